@@ -1,0 +1,35 @@
+#pragma once
+// Public-key-only primitives: everything the relay needs, nothing secret.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace haven::crypto {
+
+inline constexpr std::size_t ed25519_public_key_size = 32;
+inline constexpr std::size_t ed25519_signature_size = 64;
+
+using byte_view = std::span<const std::uint8_t>;
+
+// Initialises libsodium once; safe to call from any thread, any number of
+// times. Throws std::runtime_error if libsodium cannot start (start-up only).
+void ensure_sodium();
+
+// True iff `signature` is a valid Ed25519 signature of `message` by
+// `public_key`. Wrong sizes and small-order keys return false.
+[[nodiscard]] bool verify_ed25519(byte_view public_key, byte_view message,
+                                  byte_view signature) noexcept;
+
+// BLAKE2b-256 of `data` (crypto_generichash), for storing verifiers such as
+// hashed access keys and invite tokens instead of the secrets themselves.
+[[nodiscard]] std::array<std::uint8_t, 32> hash256(byte_view data) noexcept;
+
+// Constant-time equality; false when the sizes differ.
+[[nodiscard]] bool equal_constant_time(byte_view a, byte_view b) noexcept;
+
+// Fills `out` from the operating system's CSPRNG.
+void random_fill(std::span<std::uint8_t> out) noexcept;
+
+}  // namespace haven::crypto
