@@ -1,0 +1,179 @@
+#pragma once
+// The relay's durable state: accounts, prekeys, per-device envelope queues,
+// organisations and invites.
+//
+// Reads are synchronous and thread-safe. Every change goes through one
+// writer thread that group-commits: the changes of all requests waiting at
+// that moment go into one batch with one synced WAL write, then each
+// request's completion runs (on the writer thread; post it elsewhere for
+// real work). A completion that reports success means the change is durable.
+// Read-modify-write requests (claiming a one-time prekey, using an invite)
+// see earlier requests of the same batch, so each is applied exactly once.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "store.pb.h"
+#include "wire.pb.h"
+
+namespace haven::store {
+
+using mailbox_id = std::array<std::uint8_t, 16>;
+using envelope_id = std::array<std::uint8_t, 16>;
+using org_id = std::array<std::uint8_t, 16>;
+using token_hash = std::array<std::uint8_t, 32>;
+
+struct device_address {
+  mailbox_id mailbox{};
+  std::uint32_t device = 0;
+  bool operator==(const device_address&) const = default;
+};
+
+enum class errc {
+  not_found = 1,     // no such record
+  already_exists,    // a record with that id or name exists
+  invalid_invite,    // unknown, used or expired invite token
+  unknown_device,    // the mailbox has no such device
+  queue_full,        // the device's queue is at its cap
+  too_many_prekeys,  // the upload would exceed the per-device cap
+  no_space,          // the disk is full; nothing was written
+  io_error,          // the write or read failed; nothing was written
+  corrupt,           // a stored record does not parse
+  shutting_down,     // the store is closing and takes no more changes
+  locked,            // another process (a running havend) holds the directory
+};
+[[nodiscard]] const std::error_category& category() noexcept;
+[[nodiscard]] std::error_code make_error_code(errc e) noexcept;
+
+template <typename T>
+using result = std::expected<T, std::error_code>;
+
+struct options {
+  std::filesystem::path directory;
+  // Synced WAL writes; only tests of the writer's behaviour turn this off.
+  bool sync = true;
+  std::size_t max_queue_per_device = 10'000;
+  std::size_t max_one_time_prekeys = 1'000;
+  std::size_t max_batch_requests = 4'096;
+};
+
+// One envelope waiting in a device's queue. `frame` is the exact
+// ServerFrame push (request id 0, Envelope body) as stored, so delivery
+// sends it without re-encoding or copying.
+struct queued_envelope {
+  std::uint64_t seq = 0;
+  std::shared_ptr<const std::string> frame;
+};
+
+struct device_envelope {
+  std::uint32_t device = 0;
+  std::string sealed;
+};
+
+// What enqueue stored for one device, for pushing to a connected device.
+struct stored_envelope {
+  device_address address;
+  queued_envelope envelope;
+};
+
+struct new_account {
+  mailbox_id mailbox{};
+  wire::IdentityKeys identity;
+  std::array<std::uint8_t, 32> device_signing_key{};
+  std::array<std::uint8_t, 32> access_key_hash{};
+  std::int64_t created_at = 0;
+};
+
+struct invite {
+  org_id org{};
+  wire::Role role = wire::ROLE_UNSPECIFIED;
+  std::int64_t expires_at = 0;
+};
+
+template <typename T>
+using completion = std::function<void(result<T>)>;
+
+class store {
+ public:
+  virtual ~store() = default;
+
+  // ---- reads
+
+  [[nodiscard]] virtual result<AccountRecord> find_account(const mailbox_id& mailbox) = 0;
+  // Up to `limit` envelopes with seq > after_seq, oldest first.
+  [[nodiscard]] virtual result<std::vector<queued_envelope>> read_queue(
+      const device_address& device, std::uint64_t after_seq, std::size_t limit) = 0;
+  // This install's random id, made on first open; clients sign it at log-in.
+  [[nodiscard]] virtual const std::array<std::uint8_t, 16>& server_id() const noexcept = 0;
+  [[nodiscard]] virtual result<std::vector<OrgRecord>> list_orgs() = 0;
+
+  // ---- changes (group-committed; `done` runs on the writer thread)
+
+  // Stores one envelope per device with the next sequence number of each
+  // device's queue. Fails as a whole (nothing stored) with unknown_device,
+  // queue_full, no_space or io_error.
+  virtual void enqueue(const mailbox_id& mailbox, const envelope_id& id,
+                       std::vector<device_envelope> envelopes, std::int64_t received_at,
+                       completion<std::vector<stored_envelope>> done) = 0;
+
+  // Deletes the envelope at `seq` only if its id is `id`; not_found if there
+  // is none at seq or it carries another id (nothing is deleted then).
+  virtual void ack(const device_address& device, std::uint64_t seq, const envelope_id& id,
+                   completion<void> done) = 0;
+
+  // Deletes every envelope received before `cutoff`; returns how many.
+  virtual void expire(std::int64_t cutoff, completion<std::size_t> done) = 0;
+
+  // Uses the invite named by `invite_token_hash` (deleting it) and creates
+  // the account as device 1 with the invite's role and organisation.
+  virtual void register_account(const token_hash& invite_token_hash, new_account account,
+                                completion<AccountRecord> done) = 0;
+
+  // Replaces the signed and last-resort prekeys that are present and adds
+  // the one-time ones; returns how many one-time prekeys the device holds.
+  virtual void upload_prekeys(const device_address& device, wire::UploadPrekeysRequest prekeys,
+                              completion<std::uint32_t> done) = 0;
+
+  // For each device of the mailbox: its signed prekey and one one-time
+  // prekey, which is deleted (each is handed out once), or the last-resort
+  // key when none are left.
+  virtual void claim_prekeys(const mailbox_id& mailbox, completion<wire::PrekeyBundle> done) = 0;
+
+  // Names are unique (already_exists otherwise); the caller draws the id.
+  virtual void create_org(const org_id& id, std::string name, std::int64_t now,
+                          completion<OrgRecord> done) = 0;
+  virtual void create_invite(const token_hash& invite_token_hash, invite details,
+                             std::int64_t now, completion<void> done) = 0;
+
+  // Stops taking changes, finishes the ones already submitted, and closes
+  // the database cleanly. Idempotent; also done by the destructor.
+  virtual void close() = 0;
+};
+
+// Opens (creating if needed) a RocksDB store in options.directory.
+// Fails with errc::locked when another process has it open.
+[[nodiscard]] result<std::unique_ptr<store>> open_rocksdb_store(const options& options);
+
+// Runs a change synchronously, for tools and tests:
+//   auto org = wait_for<OrgRecord>([&](auto done) { s.create_org("x", now, done); });
+template <typename T, typename Submit>
+[[nodiscard]] result<T> wait_for(Submit&& submit) {
+  std::promise<result<T>> promise;
+  auto future = promise.get_future();
+  submit([&promise](result<T> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+}  // namespace haven::store
+
+template <>
+struct std::is_error_code_enum<haven::store::errc> : std::true_type {};

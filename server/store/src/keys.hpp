@@ -1,0 +1,71 @@
+#pragma once
+// Key layout: fixed-width big-endian fields, so byte order is numeric order
+// and every prefix iterates in order (docs/ARCHITECTURE.md, "Storage").
+//
+//   accounts  mailbox(16)                                -> AccountRecord
+//   prekeys   mailbox(16) device(4) kind(1) id(4)        -> wire SignedPrekey/OneTimePrekey
+//   queue     mailbox(16) device(4)                      -> last seq(8) count(8)
+//   queue     mailbox(16) device(4) seq(8)               -> wire ServerFrame (push)
+//   orgs      org(16)                                    -> OrgRecord
+//   invites   BLAKE2b-256(token)(32)                     -> InviteRecord
+//   default   "server_id"                                -> 16 random bytes
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "haven/store/store.hpp"
+
+namespace haven::store::keys {
+
+inline constexpr std::size_t queue_prefix_size = 20;
+inline constexpr std::size_t queue_key_size = 28;
+inline constexpr std::size_t prekey_prefix_size = 21;  // mailbox, device, kind
+
+inline void put_be(std::string& out, std::uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+inline std::uint64_t get_be(std::string_view in, std::size_t offset, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<std::uint8_t>(in[offset + i]);
+  return v;
+}
+
+template <std::size_t N>
+std::string_view view(const std::array<std::uint8_t, N>& a) {
+  return {reinterpret_cast<const char*>(a.data()), N};
+}
+
+template <std::size_t N>
+std::string bytes(const std::array<std::uint8_t, N>& a) {
+  return std::string(view(a));
+}
+
+inline std::string account(const mailbox_id& m) { return std::string(view(m)); }
+
+inline std::string queue_prefix(const device_address& d) {
+  std::string k(view(d.mailbox));
+  put_be(k, d.device, 4);
+  return k;
+}
+
+inline std::string queue_entry(const device_address& d, std::uint64_t seq) {
+  std::string k = queue_prefix(d);
+  put_be(k, seq, 8);
+  return k;
+}
+
+inline std::string prekey_prefix(const device_address& d, wire::PrekeyKind kind) {
+  std::string k = queue_prefix(d);
+  k.push_back(static_cast<char>(kind));
+  return k;
+}
+
+inline std::string prekey(const device_address& d, wire::PrekeyKind kind, std::uint32_t id) {
+  std::string k = prekey_prefix(d, kind);
+  put_be(k, id, 4);
+  return k;
+}
+
+}  // namespace haven::store::keys

@@ -1,0 +1,580 @@
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "haven/store/store.hpp"
+#include "keys.hpp"
+
+namespace haven::store {
+namespace {
+
+class store_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "haven.store"; }
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::not_found: return "not found";
+      case errc::already_exists: return "already exists";
+      case errc::invalid_invite: return "invalid invite";
+      case errc::unknown_device: return "unknown device";
+      case errc::queue_full: return "queue full";
+      case errc::too_many_prekeys: return "too many prekeys";
+      case errc::no_space: return "no space left on the data directory's disk";
+      case errc::io_error: return "storage input/output error";
+      case errc::corrupt: return "corrupt record";
+      case errc::shutting_down: return "store is shutting down";
+      case errc::locked: return "data directory is in use by another process";
+    }
+    return "unknown store error";
+  }
+};
+
+std::error_code to_error(const rocksdb::Status& s) {
+  if (s.IsNoSpace()) return errc::no_space;
+  if (s.IsNotFound()) return errc::not_found;
+  if (s.IsCorruption()) return errc::corrupt;
+  return errc::io_error;
+}
+
+constexpr const char* k_server_id_key = "server_id";
+
+template <std::size_t N>
+std::array<std::uint8_t, N> to_array(std::string_view s) {
+  std::array<std::uint8_t, N> out{};
+  if (s.size() == N) std::copy(s.begin(), s.end(), out.begin());
+  return out;
+}
+
+std::int64_t round_down(std::int64_t t, std::int64_t unit) { return t - (t % unit); }
+
+// The column families, in the order they are opened.
+enum family : std::size_t { f_default, f_accounts, f_prekeys, f_queue, f_orgs, f_invites, f_count };
+constexpr std::array<const char*, f_count> k_family_names = {
+    "default", "accounts", "prekeys", "queue", "orgs", "invites"};
+
+// What a request sees while it is prepared on the writer thread: committed
+// state plus the earlier requests of the same batch.
+struct write_context {
+  rocksdb::DB* db;
+  rocksdb::WriteBatchWithIndex& batch;
+  std::array<rocksdb::ColumnFamilyHandle*, f_count>& cf;
+
+  rocksdb::Status get(family f, std::string_view key, std::string* value) {
+    return batch.GetFromBatchAndDB(db, rocksdb::ReadOptions(), cf[f], key, value);
+  }
+  void put(family f, std::string_view key, std::string_view value) { batch.Put(cf[f], key, value); }
+  void del(family f, std::string_view key) { batch.Delete(cf[f], key); }
+  // Keys and values under `prefix`, batch included.
+  std::vector<std::pair<std::string, std::string>> scan(family f, std::string_view prefix,
+                                                       std::size_t limit) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::unique_ptr<rocksdb::Iterator> it(
+        batch.NewIteratorWithBase(cf[f], db->NewIterator(rocksdb::ReadOptions(), cf[f])));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
+         it->Next())
+      out.emplace_back(it->key().ToString(), it->value().ToString());
+    return out;
+  }
+};
+
+class rocksdb_store final : public store {
+ public:
+  rocksdb_store(const options& opts, rocksdb::DB* db,
+                std::vector<rocksdb::ColumnFamilyHandle*> handles)
+      : options_(opts), db_(db) {
+    std::copy(handles.begin(), handles.end(), cf_.begin());
+    write_options_.sync = opts.sync;
+  }
+
+  ~rocksdb_store() override { close(); }
+
+  result<void> start() {
+    std::string id;
+    auto s = db_->Get(rocksdb::ReadOptions(), cf_[f_default], k_server_id_key, &id);
+    if (s.IsNotFound()) {
+      std::random_device rd;  // an identifier, not a secret
+      id.resize(server_id_.size());
+      for (auto& c : id) c = static_cast<char>(rd() & 0xff);
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      s = db_->Put(wo, cf_[f_default], k_server_id_key, id);
+    }
+    if (!s.ok()) return std::unexpected(to_error(s));
+    if (id.size() != server_id_.size()) return std::unexpected(make_error_code(errc::corrupt));
+    server_id_ = to_array<16>(id);
+    writer_ = std::thread([this] { writer_loop(); });
+    return {};
+  }
+
+  // ---- reads
+
+  result<AccountRecord> find_account(const mailbox_id& mailbox) override {
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), cf_[f_accounts], keys::account(mailbox), &value);
+    if (!s.ok()) return std::unexpected(to_error(s));
+    AccountRecord record;
+    if (!record.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+    return record;
+  }
+
+  result<std::vector<queued_envelope>> read_queue(const device_address& device,
+                                                  std::uint64_t after_seq,
+                                                  std::size_t limit) override {
+    std::vector<queued_envelope> out;
+    const std::string prefix = keys::queue_prefix(device);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_[f_queue]));
+    for (it->Seek(keys::queue_entry(device, after_seq + 1));
+         it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+      if (it->key().size() != keys::queue_key_size) continue;
+      out.push_back({keys::get_be(it->key().ToStringView(), keys::queue_prefix_size, 8),
+                     std::make_shared<const std::string>(it->value().ToString())});
+    }
+    if (!it->status().ok()) return std::unexpected(to_error(it->status()));
+    return out;
+  }
+
+  const std::array<std::uint8_t, 16>& server_id() const noexcept override { return server_id_; }
+
+  result<std::vector<OrgRecord>> list_orgs() override {
+    std::vector<OrgRecord> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_[f_orgs]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      OrgRecord org;
+      if (!org.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+        return std::unexpected(make_error_code(errc::corrupt));
+      out.push_back(std::move(org));
+    }
+    if (!it->status().ok()) return std::unexpected(to_error(it->status()));
+    return out;
+  }
+
+  // ---- changes
+
+  void enqueue(const mailbox_id& mailbox, const envelope_id& id,
+               std::vector<device_envelope> envelopes, std::int64_t received_at,
+               completion<std::vector<stored_envelope>> done) override {
+    submit(std::move(done), [=, this, envelopes = std::move(envelopes)](
+                                write_context& ctx) -> result<std::vector<stored_envelope>> {
+      auto account = account_in(ctx, mailbox);
+      if (!account) return std::unexpected(account.error());
+      // Check everything before touching the batch or the counters.
+      for (const auto& e : envelopes) {
+        const bool known = std::ranges::any_of(
+            account->devices(), [&](const auto& d) { return d.device_id() == e.device; });
+        if (!known) return std::unexpected(make_error_code(errc::unknown_device));
+        auto counter = load_counter(ctx, {mailbox, e.device});
+        if (!counter) return std::unexpected(counter.error());
+        if ((*counter)->count >= options_.max_queue_per_device)
+          return std::unexpected(make_error_code(errc::queue_full));
+      }
+      std::vector<stored_envelope> stored;
+      stored.reserve(envelopes.size());
+      wire::ServerFrame frame;
+      auto* body = frame.mutable_envelope();
+      body->set_envelope_id(keys::bytes(id));
+      body->set_received_at(round_down(received_at, 60));
+      for (const auto& e : envelopes) {
+        const device_address address{mailbox, e.device};
+        auto& counter = **load_counter(ctx, address);
+        ++counter.last_seq;
+        ++counter.count;
+        body->set_seq(counter.last_seq);
+        body->set_sealed(e.sealed);
+        auto bytes = std::make_shared<std::string>();
+        frame.SerializeToString(bytes.get());
+        ctx.put(f_queue, keys::queue_entry(address, counter.last_seq), *bytes);
+        save_counter(ctx, address, counter);
+        stored.push_back({address, {counter.last_seq, std::move(bytes)}});
+      }
+      return stored;
+    });
+  }
+
+  void ack(const device_address& device, std::uint64_t seq, const envelope_id& id,
+           completion<void> done) override {
+    submit(std::move(done), [=, this](write_context& ctx) -> result<void> {
+      const auto key = keys::queue_entry(device, seq);
+      std::string value;
+      auto s = ctx.get(f_queue, key, &value);
+      if (!s.ok()) return std::unexpected(to_error(s));
+      wire::ServerFrame frame;
+      if (!frame.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+      if (frame.envelope().envelope_id() != keys::view(id))
+        return std::unexpected(make_error_code(errc::not_found));
+      return remove_entry(ctx, device, key);
+    });
+  }
+
+  void expire(std::int64_t cutoff, completion<std::size_t> done) override {
+    expire_from(std::string(), cutoff, 0, std::move(done));
+  }
+
+  void register_account(const token_hash& invite_token_hash, new_account account,
+                        completion<AccountRecord> done) override {
+    submit(std::move(done), [=, this, account = std::move(account)](
+                                write_context& ctx) -> result<AccountRecord> {
+      std::string value;
+      auto s = ctx.get(f_invites, keys::view(invite_token_hash), &value);
+      if (s.IsNotFound()) return std::unexpected(make_error_code(errc::invalid_invite));
+      if (!s.ok()) return std::unexpected(to_error(s));
+      InviteRecord invite;
+      if (!invite.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+      if (invite.expires_at() != 0 && invite.expires_at() <= account.created_at)
+        return std::unexpected(make_error_code(errc::invalid_invite));
+      s = ctx.get(f_accounts, keys::account(account.mailbox), &value);
+      if (s.ok()) return std::unexpected(make_error_code(errc::already_exists));
+      if (!s.IsNotFound()) return std::unexpected(to_error(s));
+
+      AccountRecord record;
+      record.set_mailbox_id(keys::bytes(account.mailbox));
+      *record.mutable_identity() = account.identity;
+      auto* device = record.add_devices();
+      device->set_device_id(1);
+      device->set_signing_key(keys::bytes(account.device_signing_key));
+      device->set_created_at(round_down(account.created_at, 86'400));
+      record.set_role(invite.role());
+      record.set_org_id(invite.org_id());
+      record.set_created_at(round_down(account.created_at, 86'400));
+      record.set_access_key_hash(keys::bytes(account.access_key_hash));
+      ctx.del(f_invites, keys::view(invite_token_hash));
+      ctx.put(f_accounts, keys::account(account.mailbox), record.SerializeAsString());
+      return record;
+    });
+  }
+
+  void upload_prekeys(const device_address& device, wire::UploadPrekeysRequest prekeys,
+                      completion<std::uint32_t> done) override {
+    submit(std::move(done), [=, this, prekeys = std::move(prekeys)](
+                                write_context& ctx) -> result<std::uint32_t> {
+      const auto one_time_prefix = keys::prekey_prefix(device, wire::PREKEY_KIND_ONE_TIME);
+      const auto held = ctx.scan(f_prekeys, one_time_prefix, options_.max_one_time_prekeys + 1);
+      std::size_t count = held.size();
+      for (const auto& p : prekeys.one_time()) {
+        std::string ignored;
+        if (ctx.get(f_prekeys, keys::prekey(device, wire::PREKEY_KIND_ONE_TIME, p.id()), &ignored)
+                .IsNotFound())
+          ++count;
+      }
+      if (count > options_.max_one_time_prekeys)
+        return std::unexpected(make_error_code(errc::too_many_prekeys));
+      const auto replace = [&](wire::PrekeyKind kind, const wire::SignedPrekey& key) {
+        for (const auto& [k, v] : ctx.scan(f_prekeys, keys::prekey_prefix(device, kind), 16))
+          ctx.del(f_prekeys, k);
+        ctx.put(f_prekeys, keys::prekey(device, kind, key.id()), key.SerializeAsString());
+      };
+      if (prekeys.has_signed_prekey()) replace(wire::PREKEY_KIND_SIGNED, prekeys.signed_prekey());
+      if (prekeys.has_last_resort()) replace(wire::PREKEY_KIND_LAST_RESORT, prekeys.last_resort());
+      for (const auto& p : prekeys.one_time())
+        ctx.put(f_prekeys, keys::prekey(device, wire::PREKEY_KIND_ONE_TIME, p.id()),
+                p.SerializeAsString());
+      return static_cast<std::uint32_t>(count);
+    });
+  }
+
+  void claim_prekeys(const mailbox_id& mailbox, completion<wire::PrekeyBundle> done) override {
+    submit(std::move(done), [=, this](write_context& ctx) -> result<wire::PrekeyBundle> {
+      auto account = account_in(ctx, mailbox);
+      if (!account) return std::unexpected(account.error());
+      wire::PrekeyBundle bundle;
+      bundle.set_mailbox_id(keys::bytes(mailbox));
+      *bundle.mutable_identity() = account->identity();
+      for (const auto& d : account->devices()) {
+        const device_address address{mailbox, d.device_id()};
+        auto* out = bundle.add_devices();
+        out->set_device_id(d.device_id());
+        const auto first = [&](wire::PrekeyKind kind) {
+          auto found = ctx.scan(f_prekeys, keys::prekey_prefix(address, kind), 1);
+          return found.empty() ? std::optional<std::pair<std::string, std::string>>()
+                               : std::optional(std::move(found.front()));
+        };
+        if (auto signed_key = first(wire::PREKEY_KIND_SIGNED))
+          out->mutable_signed_prekey()->ParseFromString(signed_key->second);
+        if (auto one_time = first(wire::PREKEY_KIND_ONE_TIME)) {
+          out->mutable_one_time()->ParseFromString(one_time->second);
+          ctx.del(f_prekeys, one_time->first);
+        } else if (auto last_resort = first(wire::PREKEY_KIND_LAST_RESORT)) {
+          out->mutable_last_resort()->ParseFromString(last_resort->second);
+        }
+      }
+      return bundle;
+    });
+  }
+
+  void create_org(const org_id& id, std::string name, std::int64_t now,
+                  completion<OrgRecord> done) override {
+    submit(std::move(done), [=, this, name = std::move(name)](
+                                write_context& ctx) -> result<OrgRecord> {
+      for (const auto& [key, value] : ctx.scan(f_orgs, "", 1'000'000)) {
+        OrgRecord existing;
+        if (existing.ParseFromString(value) && existing.name() == name)
+          return std::unexpected(make_error_code(errc::already_exists));
+      }
+      OrgRecord org;
+      org.set_org_id(keys::bytes(id));
+      org.set_name(name);
+      org.set_created_at(round_down(now, 86'400));
+      ctx.put(f_orgs, keys::view(id), org.SerializeAsString());
+      return org;
+    });
+  }
+
+  void create_invite(const token_hash& invite_token_hash, invite details, std::int64_t now,
+                     completion<void> done) override {
+    submit(std::move(done), [=](write_context& ctx) -> result<void> {
+      std::string ignored;
+      if (!ctx.get(f_orgs, keys::view(details.org), &ignored).ok())
+        return std::unexpected(make_error_code(errc::not_found));
+      InviteRecord record;
+      record.set_org_id(keys::bytes(details.org));
+      record.set_role(details.role);
+      record.set_created_at(round_down(now, 86'400));
+      record.set_expires_at(details.expires_at);
+      ctx.put(f_invites, keys::view(invite_token_hash), record.SerializeAsString());
+      return {};
+    });
+  }
+
+  void close() override {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) return;
+      closing_ = true;
+    }
+    wake_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    for (auto* handle : cf_)
+      if (handle != nullptr) db_->DestroyColumnFamilyHandle(handle);
+    cf_.fill(nullptr);
+    // Close flushes nothing that is not already in the synced WAL, but lets
+    // RocksDB finish background work and release the directory lock.
+    db_->Close().PermitUncheckedError();
+    db_.reset();
+  }
+
+ private:
+  struct queue_counter {
+    std::uint64_t last_seq = 0;
+    std::uint64_t count = 0;
+  };
+  // Runs on the writer thread after the batch is committed (or not).
+  using finisher = std::function<void(std::error_code commit_error)>;
+  using job = std::function<finisher(write_context&)>;
+
+  // Wraps a request: `prepare` runs on the writer thread against the
+  // batch; its result reaches `done` once the batch is durable.
+  template <typename T, typename Prepare>
+  void submit(completion<T> done, Prepare prepare) {
+    job j = [done, prepare = std::move(prepare)](write_context& ctx) mutable -> finisher {
+      auto prepared = std::make_shared<result<T>>(prepare(ctx));
+      return [done = std::move(done), prepared](std::error_code commit_error) {
+        if (commit_error && prepared->has_value()) return done(std::unexpected(commit_error));
+        done(std::move(*prepared));
+      };
+    };
+    {
+      std::lock_guard lock(mutex_);
+      if (!closing_) {
+        jobs_.push_back(std::move(j));
+        wake_.notify_one();
+        return;
+      }
+    }
+    done(std::unexpected(make_error_code(errc::shutting_down)));
+  }
+
+  void writer_loop() {
+    std::vector<job> group;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return !jobs_.empty() || closing_; });
+        if (jobs_.empty()) return;  // closing and drained
+        const auto n = std::min(jobs_.size(), options_.max_batch_requests);
+        std::move(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(n),
+                  std::back_inserter(group));
+        jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(n));
+      }
+      if (needs_resume_) {
+        // After a failed write (disk full), RocksDB refuses writes until resumed.
+        needs_resume_ = !db_->Resume().ok();
+      }
+      rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, true);
+      write_context ctx{db_.get(), batch, cf_};
+      std::vector<finisher> finishers;
+      finishers.reserve(group.size());
+      for (auto& j : group) finishers.push_back(j(ctx));
+      std::error_code commit_error;
+      if (batch.GetWriteBatch()->Count() > 0) {
+        auto s = db_->Write(write_options_, batch.GetWriteBatch());
+        if (!s.ok()) {
+          commit_error = to_error(s);
+          counters_.clear();  // they may hold this failed batch's increments
+          needs_resume_ = true;
+        }
+      }
+      for (auto& f : finishers) f(commit_error);
+      group.clear();
+    }
+  }
+
+  result<AccountRecord> account_in(write_context& ctx, const mailbox_id& mailbox) {
+    std::string value;
+    auto s = ctx.get(f_accounts, keys::account(mailbox), &value);
+    if (!s.ok()) return std::unexpected(to_error(s));
+    AccountRecord record;
+    if (!record.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+    return record;
+  }
+
+  // The writer thread's cache of queue counters, loaded on first use.
+  result<queue_counter*> load_counter(write_context& ctx, const device_address& device) {
+    const auto key = keys::queue_prefix(device);
+    if (auto it = counters_.find(key); it != counters_.end()) return &it->second;
+    std::string value;
+    auto s = ctx.get(f_queue, key, &value);
+    queue_counter counter;
+    if (s.ok()) {
+      if (value.size() != 16) return std::unexpected(make_error_code(errc::corrupt));
+      counter = {keys::get_be(value, 0, 8), keys::get_be(value, 8, 8)};
+    } else if (!s.IsNotFound()) {
+      return std::unexpected(to_error(s));
+    }
+    return &counters_.emplace(key, counter).first->second;
+  }
+
+  void save_counter(write_context& ctx, const device_address& device, const queue_counter& c) {
+    std::string value;
+    keys::put_be(value, c.last_seq, 8);
+    keys::put_be(value, c.count, 8);
+    ctx.put(f_queue, keys::queue_prefix(device), value);
+  }
+
+  result<void> remove_entry(write_context& ctx, const device_address& device,
+                            std::string_view key) {
+    auto counter = load_counter(ctx, device);
+    if (!counter) return std::unexpected(counter.error());
+    if ((*counter)->count > 0) --(*counter)->count;
+    ctx.del(f_queue, key);
+    save_counter(ctx, device, **counter);
+    return {};
+  }
+
+  // Expiry walks the queue in chunks, one writer turn each, so a large
+  // queue never holds up sends for long.
+  void expire_from(std::string start, std::int64_t cutoff, std::size_t removed_so_far,
+                   completion<std::size_t> done) {
+    constexpr std::size_t k_chunk = 512;
+    struct progress {
+      std::size_t removed = 0;
+      std::optional<std::string> next;
+    };
+    submit<progress>(
+        [=, this](result<progress> r) {
+          if (!r) return done(std::unexpected(r.error()));
+          const auto total = removed_so_far + r->removed;
+          if (r->next) return expire_from(std::move(*r->next), cutoff, total, done);
+          done(total);
+        },
+        [=, this](write_context& ctx) -> result<progress> {
+          progress p;
+          std::vector<std::string> expired;
+          {
+            // Sees this batch too, so an envelope acked a moment ago is not counted twice.
+            std::unique_ptr<rocksdb::Iterator> it(ctx.batch.NewIteratorWithBase(
+                cf_[f_queue], db_->NewIterator(rocksdb::ReadOptions(), cf_[f_queue])));
+            std::size_t seen = 0;
+            for (it->Seek(start); it->Valid(); it->Next()) {
+              if (++seen > k_chunk) {
+                p.next = it->key().ToString();
+                break;
+              }
+              if (it->key().size() != keys::queue_key_size) continue;
+              wire::ServerFrame frame;
+              if (!frame.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+                continue;  // never delete what we cannot read
+              if (frame.envelope().received_at() < cutoff) expired.push_back(it->key().ToString());
+            }
+            if (!it->status().ok()) return std::unexpected(to_error(it->status()));
+          }
+          for (const auto& key : expired) {
+            const device_address device{to_array<16>(std::string_view(key).substr(0, 16)),
+                                        static_cast<std::uint32_t>(keys::get_be(key, 16, 4))};
+            auto removed = remove_entry(ctx, device, key);
+            if (!removed) return std::unexpected(removed.error());
+            ++p.removed;
+          }
+          return p;
+        });
+  }
+
+  options options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::array<rocksdb::ColumnFamilyHandle*, f_count> cf_{};
+  rocksdb::WriteOptions write_options_;
+  std::array<std::uint8_t, 16> server_id_{};
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<job> jobs_;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::thread writer_;
+
+  // Writer thread only.
+  std::unordered_map<std::string, queue_counter> counters_;
+  bool needs_resume_ = false;
+};
+
+}  // namespace
+
+const std::error_category& category() noexcept {
+  static const store_category instance;
+  return instance;
+}
+
+std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
+
+result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+  db_options.keep_log_file_num = 4;
+  // One synced WAL write per batch is the durability point; RocksDB's own
+  // info log stays small and never holds record contents.
+  db_options.max_log_file_size = 1 << 20;
+
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.OptimizeLevelStyleCompaction();
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto* name : k_family_names) families.emplace_back(name, cf_options);
+
+  std::error_code ec;
+  std::filesystem::create_directories(opts.directory, ec);
+  if (ec) return std::unexpected(make_error_code(errc::io_error));
+
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto s = rocksdb::DB::Open(db_options, opts.directory.string(), families, &handles, &db);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+      return std::unexpected(make_error_code(errc::locked));
+    return std::unexpected(to_error(s));
+  }
+  auto store = std::make_unique<rocksdb_store>(opts, db, std::move(handles));
+  if (auto started = store->start(); !started) return std::unexpected(started.error());
+  return store;
+}
+
+}  // namespace haven::store

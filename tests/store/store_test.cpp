@@ -1,0 +1,309 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "haven/store/store.hpp"
+#include "temp_dir.hpp"
+
+using namespace haven::store;
+using haven::test::temp_dir;
+
+namespace {
+
+constexpr std::int64_t k_now = 1'700'000'000;
+
+template <std::size_t N>
+std::array<std::uint8_t, N> filled(std::uint8_t v) {
+  std::array<std::uint8_t, N> a{};
+  a.fill(v);
+  return a;
+}
+
+struct fixture {
+  temp_dir dir{"haven-store"};
+  options opts{};
+  std::unique_ptr<store> db;
+
+  explicit fixture(std::size_t max_queue = 10'000) {
+    opts.directory = dir.path() / "db";
+    opts.max_queue_per_device = max_queue;
+    open();
+  }
+  void open() {
+    auto s = open_rocksdb_store(opts);
+    REQUIRE(s.has_value());
+    db = std::move(*s);
+  }
+  void reopen() {
+    db->close();
+    db.reset();
+    open();
+  }
+
+  org_id make_org(const std::string& name = "Riverside IDVA") {
+    auto id = filled<16>(0x0a);
+    auto org = wait_for<OrgRecord>([&](auto done) { db->create_org(id, name, k_now, done); });
+    REQUIRE(org.has_value());
+    return id;
+  }
+
+  token_hash make_invite(const org_id& org, std::int64_t expires_at = 0, std::uint8_t tag = 1) {
+    auto hash = filled<32>(tag);
+    auto r = wait_for<void>([&](auto done) {
+      db->create_invite(hash, {org, haven::wire::ROLE_SURVIVOR, expires_at}, k_now, done);
+    });
+    REQUIRE(r.has_value());
+    return hash;
+  }
+
+  mailbox_id make_account(std::uint8_t tag = 1) {
+    auto invite = make_invite(make_org_once(), 0, static_cast<std::uint8_t>(0x80 + tag));
+    new_account a;
+    a.mailbox = filled<16>(tag);
+    a.device_signing_key = filled<32>(tag);
+    a.created_at = k_now;
+    auto r = wait_for<AccountRecord>([&](auto done) { db->register_account(invite, a, done); });
+    REQUIRE(r.has_value());
+    return a.mailbox;
+  }
+
+  org_id make_org_once() {
+    if (!org_) org_ = make_org();
+    return *org_;
+  }
+
+  result<std::vector<stored_envelope>> send(const mailbox_id& m, std::uint8_t id_tag,
+                                            std::uint32_t device = 1,
+                                            std::int64_t at = k_now) {
+    return wait_for<std::vector<stored_envelope>>([&](auto done) {
+      db->enqueue(m, filled<16>(id_tag), {{device, "sealed-" + std::to_string(id_tag)}}, at, done);
+    });
+  }
+
+  std::optional<org_id> org_;
+};
+
+haven::wire::Envelope envelope_of(const queued_envelope& q) {
+  haven::wire::ServerFrame frame;
+  REQUIRE(frame.ParseFromString(*q.frame));
+  REQUIRE(frame.has_envelope());
+  return frame.envelope();
+}
+
+}  // namespace
+
+TEST_CASE("queued envelopes come back in sequence order across byte boundaries", "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  for (int i = 0; i < 300; ++i) REQUIRE(f.send(m, static_cast<std::uint8_t>(i)).has_value());
+  auto q = f.db->read_queue({m, 1}, 0, 1000);
+  REQUIRE(q.has_value());
+  REQUIRE(q->size() == 300);
+  for (std::size_t i = 0; i < q->size(); ++i) {
+    CHECK((*q)[i].seq == i + 1);
+    CHECK(envelope_of((*q)[i]).seq() == i + 1);
+  }
+  auto tail = f.db->read_queue({m, 1}, 255, 2);
+  REQUIRE(tail.has_value());
+  REQUIRE(tail->size() == 2);
+  CHECK((*tail)[0].seq == 256);
+  CHECK((*tail)[1].seq == 257);
+}
+
+TEST_CASE("an ack deletes only the envelope it names", "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  REQUIRE(f.send(m, 1).has_value());
+  REQUIRE(f.send(m, 2).has_value());
+  const device_address dev{m, 1};
+
+  auto wrong = wait_for<void>([&](auto done) { f.db->ack(dev, 1, filled<16>(2), done); });
+  CHECK(wrong.error() == errc::not_found);
+  CHECK(f.db->read_queue(dev, 0, 10)->size() == 2);
+
+  auto right = wait_for<void>([&](auto done) { f.db->ack(dev, 1, filled<16>(1), done); });
+  CHECK(right.has_value());
+  auto left = f.db->read_queue(dev, 0, 10);
+  REQUIRE(left->size() == 1);
+  CHECK(envelope_of(left->front()).envelope_id() == std::string(16, '\2'));
+
+  auto again = wait_for<void>([&](auto done) { f.db->ack(dev, 1, filled<16>(1), done); });
+  CHECK(again.error() == errc::not_found);
+  CHECK(f.db->read_queue(dev, 0, 10)->size() == 1);
+}
+
+TEST_CASE("another mailbox's ack cannot touch this queue", "[store]") {
+  fixture f;
+  auto alice = f.make_account(1);
+  auto bob = f.make_account(2);
+  REQUIRE(f.send(alice, 7).has_value());
+  auto r = wait_for<void>([&](auto done) { f.db->ack({bob, 1}, 1, filled<16>(7), done); });
+  CHECK(r.error() == errc::not_found);
+  CHECK(f.db->read_queue({alice, 1}, 0, 10)->size() == 1);
+}
+
+TEST_CASE("envelopes older than the cutoff expire and newer ones stay", "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  for (int i = 0; i < 700; ++i)  // more than one expiry chunk
+    REQUIRE(f.send(m, static_cast<std::uint8_t>(i), 1, k_now - 10 * 86'400).has_value());
+  REQUIRE(f.send(m, 0xee, 1, k_now).has_value());
+  auto removed = wait_for<std::size_t>([&](auto done) { f.db->expire(k_now - 86'400, done); });
+  REQUIRE(removed.has_value());
+  CHECK(*removed == 700);
+  auto left = f.db->read_queue({m, 1}, 0, 1000);
+  REQUIRE(left->size() == 1);
+  CHECK(envelope_of(left->front()).envelope_id() == std::string(16, '\xee'));
+}
+
+TEST_CASE("a full queue refuses more until an ack makes room", "[store]") {
+  fixture f(3);
+  auto m = f.make_account();
+  for (std::uint8_t i = 1; i <= 3; ++i) REQUIRE(f.send(m, i).has_value());
+  CHECK(f.send(m, 4).error() == errc::queue_full);
+  REQUIRE(wait_for<void>([&](auto done) { f.db->ack({m, 1}, 1, filled<16>(1), done); }));
+  CHECK(f.send(m, 4).has_value());
+}
+
+TEST_CASE("a send to an unknown device stores nothing", "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  auto r = wait_for<std::vector<stored_envelope>>([&](auto done) {
+    f.db->enqueue(m, filled<16>(1), {{1, "a"}, {9, "b"}}, k_now, done);
+  });
+  CHECK(r.error() == errc::unknown_device);
+  CHECK(f.db->read_queue({m, 1}, 0, 10)->empty());
+  CHECK(f.send(filled<16>(0x55), 1).error() == errc::not_found);
+}
+
+TEST_CASE("sequence numbers keep rising across an emptied queue and a reopen", "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  REQUIRE(f.send(m, 1).has_value());
+  REQUIRE(wait_for<void>([&](auto done) { f.db->ack({m, 1}, 1, filled<16>(1), done); }));
+  f.reopen();
+  auto r = f.send(m, 2);
+  REQUIRE(r.has_value());
+  CHECK(r->front().envelope.seq == 2);
+  auto q = f.db->read_queue({m, 1}, 0, 10);
+  REQUIRE(q->size() == 1);
+  CHECK(q->front().seq == 2);
+}
+
+TEST_CASE("an invite registers exactly one account and an expired one none", "[store]") {
+  fixture f;
+  auto org = f.make_org();
+  auto invite = f.make_invite(org);
+  new_account a;
+  a.mailbox = filled<16>(1);
+  a.created_at = k_now;
+  auto first = wait_for<AccountRecord>([&](auto done) { f.db->register_account(invite, a, done); });
+  REQUIRE(first.has_value());
+  CHECK(first->role() == haven::wire::ROLE_SURVIVOR);
+  a.mailbox = filled<16>(2);
+  auto second = wait_for<AccountRecord>([&](auto done) { f.db->register_account(invite, a, done); });
+  CHECK(second.error() == errc::invalid_invite);
+
+  auto old = f.make_invite(org, k_now - 1, 2);
+  a.mailbox = filled<16>(3);
+  auto expired = wait_for<AccountRecord>([&](auto done) { f.db->register_account(old, a, done); });
+  CHECK(expired.error() == errc::invalid_invite);
+  CHECK(f.db->find_account(filled<16>(3)).error() == errc::not_found);
+}
+
+TEST_CASE("concurrent registrations with one invite: exactly one wins", "[store]") {
+  fixture f;
+  auto invite = f.make_invite(f.make_org());
+  std::atomic<int> wins{0}, refusals{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 16; ++i)
+    threads.emplace_back([&, i] {
+      new_account a;
+      a.mailbox = filled<16>(static_cast<std::uint8_t>(i + 1));
+      a.created_at = k_now;
+      auto r = wait_for<AccountRecord>([&](auto done) { f.db->register_account(invite, a, done); });
+      (r ? wins : refusals)++;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(wins == 1);
+  CHECK(refusals == 15);
+}
+
+TEST_CASE("each one-time prekey is handed out once, then the last-resort key", "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  haven::wire::UploadPrekeysRequest up;
+  up.mutable_signed_prekey()->set_id(7);
+  up.mutable_last_resort()->set_id(99);
+  for (std::uint32_t i = 1; i <= 20; ++i) up.add_one_time()->set_id(i);
+  auto held = wait_for<std::uint32_t>([&](auto done) { f.db->upload_prekeys({m, 1}, up, done); });
+  REQUIRE(held.has_value());
+  CHECK(*held == 20);
+
+  std::mutex mu;
+  std::multiset<std::uint32_t> one_time;
+  int last_resort = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 5; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 6; ++i) {
+        auto b = wait_for<haven::wire::PrekeyBundle>(
+            [&](auto done) { f.db->claim_prekeys(m, done); });
+        REQUIRE(b.has_value());
+        const auto& d = b->devices(0);
+        std::lock_guard lock(mu);
+        CHECK(d.signed_prekey().id() == 7);
+        if (d.has_one_time()) one_time.insert(d.one_time().id());
+        if (d.has_last_resort()) ++last_resort;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(one_time.size() == 20);
+  CHECK(std::set<std::uint32_t>(one_time.begin(), one_time.end()).size() == 20);
+  CHECK(last_resort == 10);
+}
+
+TEST_CASE("a prekey upload over the cap is refused whole", "[store]") {
+  fixture f;
+  f.opts.max_one_time_prekeys = 5;
+  f.reopen();
+  auto m = f.make_account();
+  haven::wire::UploadPrekeysRequest up;
+  for (std::uint32_t i = 1; i <= 6; ++i) up.add_one_time()->set_id(i);
+  auto r = wait_for<std::uint32_t>([&](auto done) { f.db->upload_prekeys({m, 1}, up, done); });
+  CHECK(r.error() == errc::too_many_prekeys);
+}
+
+TEST_CASE("organisation names are unique", "[store]") {
+  fixture f;
+  f.make_org("Northside");
+  auto again = wait_for<OrgRecord>(
+      [&](auto done) { f.db->create_org(filled<16>(9), "Northside", k_now, done); });
+  CHECK(again.error() == errc::already_exists);
+  CHECK(f.db->list_orgs()->size() == 1);
+}
+
+TEST_CASE("a second open of the same directory is refused as locked", "[store]") {
+  fixture f;
+  auto second = open_rocksdb_store(f.opts);
+  REQUIRE_FALSE(second.has_value());
+  CHECK(second.error() == errc::locked);
+}
+
+TEST_CASE("the server id is made once and kept", "[store]") {
+  fixture f;
+  auto id = f.db->server_id();
+  f.reopen();
+  CHECK(f.db->server_id() == id);
+}
+
+TEST_CASE("changes after close are refused, not lost silently", "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  f.db->close();
+  CHECK(f.send(m, 1).error() == errc::shutting_down);
+}
