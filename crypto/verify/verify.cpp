@@ -31,4 +31,39 @@ bool equal_constant_time(byte_view a, byte_view b) noexcept {
 
 void random_fill(std::span<std::uint8_t> out) noexcept { randombytes_buf(out.data(), out.size()); }
 
+namespace {
+void append(std::string& out, byte_view bytes) {
+  out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+}  // namespace
+
+std::string auth_message(byte_view server_id, byte_view nonce) {
+  std::string m = "haven-auth-v1";
+  append(m, server_id);
+  append(m, nonce);
+  return m;
+}
+
+std::string register_message(byte_view server_id, byte_view nonce, std::string_view invite_token) {
+  std::string m = "haven-register-v1";
+  append(m, server_id);
+  append(m, nonce);
+  m.append(invite_token);
+  return m;
+}
+
+std::string identity_dh_message(byte_view dh_public_key) {
+  std::string m = "haven-identity-dh-v1";
+  append(m, dh_public_key);
+  return m;
+}
+
+std::string prekey_message(std::uint8_t kind, std::uint32_t id, byte_view public_key) {
+  std::string m = "haven-prekey-v1";
+  m.push_back(static_cast<char>(kind));
+  for (int shift = 24; shift >= 0; shift -= 8) m.push_back(static_cast<char>((id >> shift) & 0xff));
+  append(m, public_key);
+  return m;
+}
+
 }  // namespace haven::crypto

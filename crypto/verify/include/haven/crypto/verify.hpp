@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 
 namespace haven::crypto {
 
@@ -31,5 +33,25 @@ void ensure_sodium();
 
 // Fills `out` from the operating system's CSPRNG.
 void random_fill(std::span<std::uint8_t> out) noexcept;
+
+// ---- the exact bytes each signature covers (docs/PROTOCOL.md)
+
+// "haven-auth-v1" || server_id || nonce, signed by a device key at log-in.
+[[nodiscard]] std::string auth_message(byte_view server_id, byte_view nonce);
+// "haven-register-v1" || server_id || nonce || invite token, signed by the
+// new device's key.
+[[nodiscard]] std::string register_message(byte_view server_id, byte_view nonce,
+                                           std::string_view invite_token);
+// "haven-identity-dh-v1" || X25519 identity key, signed by the identity key.
+[[nodiscard]] std::string identity_dh_message(byte_view dh_public_key);
+// "haven-prekey-v1" || kind (1 byte) || id (4 bytes big-endian) || X25519
+// key, signed by the identity key. kind: 1 signed prekey, 3 last resort.
+[[nodiscard]] std::string prekey_message(std::uint8_t kind, std::uint32_t id,
+                                         byte_view public_key);
+
+// Views a string's bytes (for verify_ed25519 and friends).
+[[nodiscard]] inline byte_view bytes_of(std::string_view s) noexcept {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
 
 }  // namespace haven::crypto
