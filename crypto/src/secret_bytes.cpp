@@ -10,6 +10,10 @@
 
 namespace haven::crypto {
 
+void secure_wipe(void* data, std::size_t size) noexcept {
+  if (data != nullptr && size != 0) sodium_memzero(data, size);
+}
+
 secret_bytes::secret_bytes(std::size_t size) : size_(size) {
   if (size == 0) return;
   ensure_sodium();

@@ -2,6 +2,7 @@
 // Secret key material: move-only, in sodium_malloc'd memory (guard pages,
 // mlock where the system allows), wiped when destroyed.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -36,6 +37,36 @@ class secret_bytes {
   void release() noexcept;
   std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
+};
+
+// Overwrites `size` bytes at `data` with zeros in a way the compiler keeps
+// (sodium_memzero).
+void secure_wipe(void* data, std::size_t size) noexcept;
+
+// A fixed-size secret held by value (ordinary memory), wiped when destroyed.
+// For short-lived keys (message keys, DH outputs) and keys kept in bulk
+// (skipped message keys), where a guarded sodium_malloc page per key would
+// cost more than it protects. Copies are explicit values and each copy wipes
+// itself.
+template <std::size_t N>
+class secret_array {
+ public:
+  secret_array() noexcept = default;
+  explicit secret_array(std::span<const std::uint8_t, N> bytes) noexcept {
+    for (std::size_t i = 0; i < N; ++i) bytes_[i] = bytes[i];
+  }
+  secret_array(const secret_array&) noexcept = default;
+  secret_array& operator=(const secret_array&) noexcept = default;
+  ~secret_array() { secure_wipe(bytes_.data(), N); }
+
+  static constexpr std::size_t size() noexcept { return N; }
+  [[nodiscard]] std::uint8_t* data() noexcept { return bytes_.data(); }
+  [[nodiscard]] const std::uint8_t* data() const noexcept { return bytes_.data(); }
+  [[nodiscard]] std::span<const std::uint8_t, N> view() const noexcept { return bytes_; }
+  [[nodiscard]] std::span<std::uint8_t, N> mutable_view() noexcept { return bytes_; }
+
+ private:
+  std::array<std::uint8_t, N> bytes_{};
 };
 
 }  // namespace haven::crypto
