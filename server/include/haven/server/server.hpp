@@ -1,0 +1,39 @@
+#pragma once
+// havend's network side: one listener serving plain HTTP (/healthz) and the
+// WebSocket relay (/v1/ws) on the same port.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "haven/server/config.hpp"
+#include "haven/store/store.hpp"
+
+namespace haven::server {
+
+class server {
+ public:
+  // `store` must outlive the server.
+  server(const config& cfg, store::store& store);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and listens; returns "address:port" as bound (port 0 picks one).
+  // Throws std::system_error when the address cannot be bound (start-up).
+  std::string listen();
+
+  // Serves on cfg.threads threads until stop() and the graceful drain are
+  // done: no new connections, every taken request answered, queued writes
+  // flushed, connections closed with "going away".
+  void run();
+
+  // Thread-safe; returns at once.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace haven::server

@@ -1,0 +1,549 @@
+#include "websocket_session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "haven/crypto/verify.hpp"
+#include "haven/server/invite_token.hpp"
+
+namespace haven::server {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+
+namespace {
+
+constexpr std::size_t k_id_size = 16;
+constexpr std::size_t k_key_size = 32;
+constexpr std::size_t k_signature_size = 64;
+constexpr std::size_t k_max_devices_per_send = 32;
+constexpr std::size_t k_max_one_time_per_upload = 200;
+constexpr unsigned k_max_malformed = 3;
+
+template <std::size_t N>
+std::array<std::uint8_t, N> to_array(const std::string& s) {
+  std::array<std::uint8_t, N> out{};
+  std::copy_n(s.begin(), std::min(N, s.size()), out.begin());
+  return out;
+}
+
+template <std::size_t N>
+std::string to_string(const std::array<std::uint8_t, N>& a) {
+  return {reinterpret_cast<const char*>(a.data()), N};
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Maps a store failure to the error a client sees; never leaks details.
+std::pair<wire::ErrorCode, const char*> wire_error(std::error_code ec) {
+  if (ec.category() == store::category()) {
+    switch (static_cast<store::errc>(ec.value())) {
+      case store::errc::invalid_invite: return {wire::ERROR_INVALID_INVITE, "invalid invite"};
+      case store::errc::unknown_device: return {wire::ERROR_UNKNOWN_DEVICE, "unknown device"};
+      case store::errc::queue_full: return {wire::ERROR_QUEUE_FULL, "recipient queue is full"};
+      case store::errc::too_many_prekeys:
+        return {wire::ERROR_INVALID_ARGUMENT, "too many one-time prekeys"};
+      case store::errc::not_found: return {wire::ERROR_NOT_FOUND, "not found"};
+      case store::errc::no_space: return {wire::ERROR_STORAGE_FULL, "server storage is full"};
+      case store::errc::shutting_down: return {wire::ERROR_UNAVAILABLE, "server is shutting down"};
+      default: break;
+    }
+  }
+  return {wire::ERROR_UNAVAILABLE, "storage unavailable"};
+}
+
+}  // namespace
+
+template <typename T, typename F>
+auto websocket_session::on_strand(F f) {
+  ++pending_;
+  return [self = shared_from_this(), f = std::move(f),
+          guard = net::make_work_guard(relay_.ioc)](store::result<T> r) mutable {
+    net::post(self->ws_.get_executor(),
+              [self, f = std::move(f), r = std::move(r)]() mutable {
+                f(std::move(r));
+                self->request_finished();
+              });
+  };
+}
+
+websocket_session::websocket_session(beast::tcp_stream&& stream, relay& r, std::string peer)
+    : ws_(std::move(stream)),
+      relay_(r),
+      peer_(std::move(peer)),
+      login_deadline_(ws_.get_executor()) {}
+
+websocket_session::~websocket_session() { relay_.registry.remove(this, device_key_); }
+
+void websocket_session::run(beast::http::request<beast::http::string_body> request) {
+  relay_.registry.add(shared_from_this());
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = relay_.cfg.handshake_timeout;
+  timeouts.idle_timeout = relay_.cfg.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(beast::http::field::server, "havend");
+  }));
+  ws_.read_message_max(relay_.cfg.max_frame_bytes);
+  ws_.binary(true);
+  ws_.auto_fragment(false);
+  beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts take over
+  ws_.async_accept(request,
+                   beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
+}
+
+void websocket_session::on_accept(error_code ec) {
+  if (ec) return;
+  // A connection must log in within the handshake timeout, or it goes.
+  login_deadline_.expires_after(relay_.cfg.handshake_timeout);
+  login_deadline_.async_wait(
+      beast::bind_front_handler(&websocket_session::on_login_deadline, shared_from_this()));
+
+  crypto::random_fill(nonce_);
+  wire::ServerFrame challenge;
+  challenge.mutable_challenge()->set_server_id(to_string(relay_.store.server_id()));
+  challenge.mutable_challenge()->set_nonce(to_string(nonce_));
+  reply(challenge);
+  do_read();
+}
+
+void websocket_session::on_login_deadline(error_code ec) {
+  if (ec || address_) return;  // cancelled, or logged in
+  close_when_flushed(websocket::close_code::policy_error, "log-in timeout");
+}
+
+void websocket_session::do_read() {
+  if (reading_ || closing_) return;
+  if (pending_ >= relay_.cfg.max_pending_requests) return;  // resumed by request_finished
+  reading_ = true;
+  ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+}
+
+void websocket_session::on_read(error_code ec, std::size_t bytes) {
+  reading_ = false;
+  if (ec) {
+    if (ec == websocket::error::message_too_big)
+      spdlog::info("connection closed: frame over {} bytes", relay_.cfg.max_frame_bytes);
+    else if (ec != websocket::error::closed && ec != net::error::operation_aborted)
+      spdlog::debug("connection ended: {}", ec.message());
+    closing_ = true;
+    return;
+  }
+  if (!ws_.got_binary()) {
+    buffer_.consume(buffer_.size());
+    reply_error(0, wire::ERROR_MALFORMED_FRAME, "text frames are not accepted; send binary");
+    close_when_flushed(websocket::close_code::unknown_data, "binary frames only");
+    return;
+  }
+  wire::ClientFrame frame;
+  const bool parsed = frame.ParseFromArray(buffer_.data().data(), static_cast<int>(bytes));
+  buffer_.consume(buffer_.size());
+  if (buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();  // idle connections stay small
+  if (!parsed) {
+    reply_error(0, wire::ERROR_MALFORMED_FRAME, "frame is not a ClientFrame");
+    if (++malformed_ >= k_max_malformed)
+      close_when_flushed(websocket::close_code::protocol_error, "too many malformed frames");
+  } else {
+    handle(frame);
+  }
+  do_read();
+}
+
+void websocket_session::handle(wire::ClientFrame& frame) {
+  const auto id = frame.request_id();
+  if (id == 0)
+    return reply_error(0, wire::ERROR_INVALID_ARGUMENT, "request_id must be non-zero");
+  using body = wire::ClientFrame;
+  const auto kind = frame.body_case();
+  if (kind == body::BODY_NOT_SET)
+    return reply_error(id, wire::ERROR_UNKNOWN_REQUEST, "unknown or missing request body");
+  if (kind == body::kRegister) return handle_register(id, frame.register_());
+  if (kind == body::kAuth) return handle_auth(id, frame.auth());
+  if (!address_) return reply_error(id, wire::ERROR_NOT_AUTHENTICATED, "log in first");
+  switch (kind) {
+    case body::kUploadPrekeys: return handle_upload_prekeys(id, frame.upload_prekeys());
+    case body::kFetchPrekeys: return handle_fetch_prekeys(id, frame.fetch_prekeys());
+    case body::kSend: return handle_send(id, *frame.mutable_send());
+    case body::kAck: return handle_ack(id, frame.ack());
+    case body::kPing: {
+      wire::ServerFrame pong;
+      pong.set_request_id(id);
+      pong.mutable_pong();
+      return reply(pong);
+    }
+    default: return reply_error(id, wire::ERROR_UNKNOWN_REQUEST, "unknown request");
+  }
+}
+
+// ---------------------------------------------------------------- log-in
+
+void websocket_session::handle_register(std::uint64_t id, const wire::RegisterRequest& r) {
+  if (address_) return reply_error(id, wire::ERROR_ALREADY_AUTHENTICATED, "already logged in");
+  if (nonce_spent_)
+    return reply_error(id, wire::ERROR_AUTH_FAILED, "challenge already used; reconnect");
+  nonce_spent_ = true;
+  if (!relay_.logins.allow(peer_))
+    return reply_error(id, wire::ERROR_RATE_LIMITED, "too many attempts; wait and retry");
+
+  const auto& identity = r.identity();
+  if (identity.signing_key().size() != k_key_size || identity.dh_key().size() != k_key_size ||
+      r.device_signing_key().size() != k_key_size || r.access_key().size() != k_key_size ||
+      r.signature().size() != k_signature_size || r.invite_token().size() > 64)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "a key or signature has the wrong size");
+  if (!crypto::verify_ed25519(crypto::bytes_of(identity.signing_key()),
+                              crypto::bytes_of(crypto::identity_dh_message(
+                                  crypto::bytes_of(identity.dh_key()))),
+                              crypto::bytes_of(identity.dh_key_signature())))
+    return reply_error(id, wire::ERROR_BAD_SIGNATURE, "identity key signature does not verify");
+  const auto message = crypto::register_message(relay_.store.server_id(), nonce_, r.invite_token());
+  if (!crypto::verify_ed25519(crypto::bytes_of(r.device_signing_key()), crypto::bytes_of(message),
+                              crypto::bytes_of(r.signature())))
+    return reply_error(id, wire::ERROR_AUTH_FAILED, "registration signature does not verify");
+  const auto token = normalise_invite_token(r.invite_token());
+  if (!token) return reply_error(id, wire::ERROR_INVALID_INVITE, "invalid invite");
+
+  store::new_account account;
+  crypto::random_fill(account.mailbox);
+  account.identity = identity;
+  account.device_signing_key = to_array<32>(r.device_signing_key());
+  account.access_key_hash = crypto::hash256(crypto::bytes_of(r.access_key()));
+  account.created_at = unix_now();
+  const auto mailbox = account.mailbox;
+  relay_.store.register_account(
+      invite_token_hash(*token), std::move(account),
+      on_strand<store::AccountRecord>([this, id, mailbox](store::result<store::AccountRecord> rec) {
+        if (!rec) {
+          const auto [code, text] = wire_error(rec.error());
+          return reply_error(id, code, text);
+        }
+        wire::ServerFrame out;
+        out.set_request_id(id);
+        auto* body = out.mutable_registered();
+        body->set_mailbox_id(to_string(mailbox));
+        body->set_device_id(1);
+        body->set_role(rec->role());
+        if (auto orgs = relay_.store.list_orgs())
+          for (const auto& org : *orgs)
+            if (org.org_id() == rec->org_id()) body->set_organisation(org.name());
+        spdlog::info("account registered");
+        reply(out);
+        logged_in({mailbox, 1}, rec->role());
+      }));
+}
+
+void websocket_session::handle_auth(std::uint64_t id, const wire::AuthRequest& r) {
+  if (address_) return reply_error(id, wire::ERROR_ALREADY_AUTHENTICATED, "already logged in");
+  if (nonce_spent_)
+    return reply_error(id, wire::ERROR_AUTH_FAILED, "challenge already used; reconnect");
+  nonce_spent_ = true;
+  if (!relay_.logins.allow(peer_))
+    return reply_error(id, wire::ERROR_RATE_LIMITED, "too many attempts; wait and retry");
+  if (r.mailbox_id().size() != k_id_size || r.signature().size() != k_signature_size)
+    return reply_error(id, wire::ERROR_AUTH_FAILED, "log-in failed");
+
+  const store::device_address address{to_array<16>(r.mailbox_id()), r.device_id()};
+  auto account = relay_.store.find_account(address.mailbox);
+  const store::DeviceRecord* device = nullptr;
+  if (account)
+    for (const auto& d : account->devices())
+      if (d.device_id() == r.device_id()) device = &d;
+  const auto message = crypto::auth_message(relay_.store.server_id(), nonce_);
+  // One answer for unknown mailbox, unknown device and bad signature.
+  if (device == nullptr ||
+      !crypto::verify_ed25519(crypto::bytes_of(device->signing_key()), crypto::bytes_of(message),
+                              crypto::bytes_of(r.signature())))
+    return reply_error(id, wire::ERROR_AUTH_FAILED, "log-in failed");
+
+  wire::ServerFrame out;
+  out.set_request_id(id);
+  out.mutable_authenticated()->set_role(account->role());
+  reply(out);
+  logged_in(address, account->role());
+}
+
+void websocket_session::logged_in(const store::device_address& address, wire::Role) {
+  address_ = address;
+  device_key_ = session_registry::key(address);
+  login_deadline_.cancel();
+  // One connection per device: the newer one wins, the older is closed.
+  if (auto previous = relay_.registry.bind(device_key_, shared_from_this()))
+    previous->shutdown(websocket::close_code::policy_error, "logged in elsewhere");
+  more_in_store_ = true;
+  pump();
+}
+
+// ---------------------------------------------------------------- requests
+
+bool websocket_session::access_allowed(const std::string& mailbox, const std::string& access_key) {
+  if (mailbox.size() != k_id_size || access_key.size() != k_key_size) return false;
+  auto account = relay_.store.find_account(to_array<16>(mailbox));
+  const auto presented = crypto::hash256(crypto::bytes_of(access_key));
+  // Compare against a dummy for unknown mailboxes so timing does not tell.
+  const std::string stored = account ? account->access_key_hash() : std::string(32, '\0');
+  return crypto::equal_constant_time(presented, crypto::bytes_of(stored)) && account.has_value();
+}
+
+void websocket_session::handle_upload_prekeys(std::uint64_t id,
+                                              const wire::UploadPrekeysRequest& r) {
+  auto account = relay_.store.find_account(address_->mailbox);
+  if (!account) return reply_error(id, wire::ERROR_UNAVAILABLE, "account unavailable");
+  const auto& identity_key = account->identity().signing_key();
+  const auto verify = [&](const wire::SignedPrekey& k, wire::PrekeyKind kind) {
+    return k.public_key().size() == k_key_size &&
+           crypto::verify_ed25519(
+               crypto::bytes_of(identity_key),
+               crypto::bytes_of(crypto::prekey_message(static_cast<std::uint8_t>(kind), k.id(),
+                                                       crypto::bytes_of(k.public_key()))),
+               crypto::bytes_of(k.signature()));
+  };
+  if (r.has_signed_prekey() && !verify(r.signed_prekey(), wire::PREKEY_KIND_SIGNED))
+    return reply_error(id, wire::ERROR_BAD_SIGNATURE, "signed prekey does not verify");
+  if (r.has_last_resort() && !verify(r.last_resort(), wire::PREKEY_KIND_LAST_RESORT))
+    return reply_error(id, wire::ERROR_BAD_SIGNATURE, "last-resort prekey does not verify");
+  if (static_cast<std::size_t>(r.one_time_size()) > k_max_one_time_per_upload)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "at most 200 one-time prekeys per upload");
+  for (const auto& k : r.one_time())
+    if (k.public_key().size() != k_key_size)
+      return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "a one-time prekey has the wrong size");
+
+  relay_.store.upload_prekeys(
+      *address_, r, on_strand<std::uint32_t>([this, id](store::result<std::uint32_t> held) {
+        if (!held) {
+          const auto [code, text] = wire_error(held.error());
+          return reply_error(id, code, text);
+        }
+        wire::ServerFrame out;
+        out.set_request_id(id);
+        out.mutable_prekeys_uploaded()->set_one_time_stored(*held);
+        reply(out);
+      }));
+}
+
+void websocket_session::handle_fetch_prekeys(std::uint64_t id, const wire::FetchPrekeysRequest& r) {
+  if (!relay_.prekey_fetches.allow(to_string(address_->mailbox)))
+    return reply_error(id, wire::ERROR_RATE_LIMITED, "too many prekey fetches; wait and retry");
+  if (!access_allowed(r.mailbox_id(), r.access_key()))
+    return reply_error(id, wire::ERROR_ACCESS_DENIED, "access denied");
+  relay_.store.claim_prekeys(
+      to_array<16>(r.mailbox_id()),
+      on_strand<wire::PrekeyBundle>([this, id](store::result<wire::PrekeyBundle> bundle) {
+        if (!bundle) {
+          const auto [code, text] = wire_error(bundle.error());
+          return reply_error(id, code, text);
+        }
+        wire::ServerFrame out;
+        out.set_request_id(id);
+        *out.mutable_prekey_bundle() = std::move(*bundle);
+        reply(out);
+      }));
+}
+
+void websocket_session::handle_send(std::uint64_t id, wire::SendRequest& r) {
+  if (r.envelope_id().size() != k_id_size)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "envelope_id must be 16 bytes");
+  if (r.messages().empty() || static_cast<std::size_t>(r.messages_size()) > k_max_devices_per_send)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "name between 1 and 32 devices");
+  std::set<std::uint32_t> devices;
+  for (const auto& m : r.messages()) {
+    if (m.sealed().empty())
+      return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "empty sealed envelope");
+    if (!devices.insert(m.device_id()).second)
+      return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "a device is named twice");
+  }
+  if (!relay_.sends.allow(to_string(address_->mailbox)))
+    return reply_error(id, wire::ERROR_RATE_LIMITED, "sending too fast; wait and retry");
+  if (!access_allowed(r.mailbox_id(), r.access_key()))
+    return reply_error(id, wire::ERROR_ACCESS_DENIED, "access denied");
+
+  std::vector<store::device_envelope> envelopes;
+  envelopes.reserve(static_cast<std::size_t>(r.messages_size()));
+  for (auto& m : *r.mutable_messages())
+    envelopes.push_back({m.device_id(), std::move(*m.mutable_sealed())});
+  auto* owner = &relay_;
+  relay_.store.enqueue(
+      to_array<16>(r.mailbox_id()), to_array<16>(r.envelope_id()), std::move(envelopes),
+      unix_now(),
+      [owner, reply_on_strand = on_strand<void>([this, id](store::result<void> stored) {
+         if (!stored) {
+           const auto [code, text] = wire_error(stored.error());
+           return reply_error(id, code, text);
+         }
+         wire::ServerFrame out;
+         out.set_request_id(id);
+         out.mutable_sent();
+         reply(out);
+       })](store::result<std::vector<store::stored_envelope>> stored) mutable {
+        // Durable now: push to connected devices, then answer the sender.
+        if (stored) owner->deliver(*stored);
+        reply_on_strand(stored ? store::result<void>() : std::unexpected(stored.error()));
+      });
+}
+
+void websocket_session::handle_ack(std::uint64_t id, const wire::AckRequest& r) {
+  if (r.envelope_id().size() != k_id_size)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "envelope_id must be 16 bytes");
+  // The delivery window frees at once; the delete itself is group-committed.
+  if (auto it = std::ranges::find(in_flight_, r.seq()); it != in_flight_.end()) {
+    in_flight_.erase(it);
+    pump();
+  }
+  relay_.store.ack(*address_, r.seq(), to_array<16>(r.envelope_id()),
+                   on_strand<void>([this, id](store::result<void> done) {
+                     if (!done) {
+                       const auto [code, text] = wire_error(done.error());
+                       return reply_error(id, code, text);
+                     }
+                     wire::ServerFrame out;
+                     out.set_request_id(id);
+                     out.mutable_acked();
+                     reply(out);
+                   }));
+}
+
+void websocket_session::request_finished() {
+  --pending_;
+  if (closing_) return maybe_close();
+  do_read();
+}
+
+// ---------------------------------------------------------------- delivery
+
+void relay::deliver(const std::vector<store::stored_envelope>& stored) {
+  for (const auto& s : stored)
+    if (auto session = registry.find(session_registry::key(s.address)))
+      session->push(s.envelope.seq, s.envelope.frame);
+}
+
+void websocket_session::push(std::uint64_t seq, std::shared_ptr<const std::string> frame) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), seq, frame = std::move(frame)] {
+    if (!self->address_ || self->closing_ || seq <= self->delivered_seq_) return;
+    const bool next_in_line = !self->more_in_store_ && seq == self->delivered_seq_ + 1;
+    if (next_in_line && self->in_flight_.size() < self->relay_.cfg.delivery_window) {
+      self->delivered_seq_ = seq;
+      self->in_flight_.push_back(seq);
+      self->send(frame);
+    } else {
+      self->more_in_store_ = true;  // read it, and anything before it, from the store
+      self->pump();
+    }
+  });
+}
+
+void websocket_session::pump() {
+  if (!address_ || closing_) return;
+  const auto window = relay_.cfg.delivery_window;
+  while (more_in_store_ && in_flight_.size() < window) {
+    const auto want = window - in_flight_.size();
+    auto batch = relay_.store.read_queue(*address_, delivered_seq_, want);
+    if (!batch) {
+      spdlog::error("reading a queue failed: {}", batch.error().message());
+      return close_when_flushed(websocket::close_code::try_again_later, "storage unavailable");
+    }
+    if (batch->size() < want) more_in_store_ = false;
+    for (auto& e : *batch) {
+      delivered_seq_ = e.seq;
+      in_flight_.push_back(e.seq);
+      send(std::move(e.frame));
+    }
+  }
+  if (!more_in_store_ && !drained_sent_) {
+    drained_sent_ = true;
+    wire::ServerFrame drained;
+    drained.mutable_queue_drained();
+    reply(drained);
+  }
+}
+
+// ---------------------------------------------------------------- output
+
+void websocket_session::reply(const wire::ServerFrame& frame) {
+  auto bytes = std::make_shared<std::string>();
+  frame.SerializeToString(bytes.get());
+  send(std::move(bytes));
+}
+
+void websocket_session::reply_error(std::uint64_t id, wire::ErrorCode code, std::string_view text) {
+  wire::ServerFrame frame;
+  frame.set_request_id(id);
+  frame.mutable_error()->set_code(code);
+  frame.mutable_error()->set_message(std::string(text));
+  reply(frame);
+}
+
+void websocket_session::send(std::shared_ptr<const std::string> bytes) {
+  if (close_sent_) return;
+  outbox_bytes_ += bytes->size();
+  if (outbox_bytes_ > relay_.cfg.outbound_buffer_bytes) {
+    spdlog::info("connection closed: reader too slow ({} bytes waiting)", outbox_bytes_);
+    return abort();
+  }
+  outbox_.push_back(std::move(bytes));
+  if (!writing_) do_write();
+}
+
+void websocket_session::do_write() {
+  writing_ = true;
+  ws_.async_write(net::buffer(*outbox_.front()),
+                  beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+}
+
+void websocket_session::on_write(error_code ec, std::size_t) {
+  writing_ = false;
+  if (ec) {
+    closing_ = true;
+    outbox_.clear();
+    outbox_bytes_ = 0;
+    return;
+  }
+  outbox_bytes_ -= outbox_.front()->size();
+  outbox_.pop_front();  // the oldest went out; FIFO order is kept
+  if (!outbox_.empty()) return do_write();
+  if (closing_) maybe_close();
+}
+
+void websocket_session::shutdown(websocket::close_code code, std::string_view reason) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::string(reason)] {
+    self->close_when_flushed(code, reason);
+  });
+}
+
+void websocket_session::close_when_flushed(websocket::close_code code, std::string_view reason) {
+  if (!closing_) {
+    closing_ = true;
+    close_reason_ = websocket::close_reason(code, std::string(reason));
+  }
+  maybe_close();
+}
+
+void websocket_session::maybe_close() {
+  // Answer every request already taken, write everything queued, then close.
+  if (close_sent_ || pending_ > 0 || writing_ || !outbox_.empty()) return;
+  close_sent_ = true;
+  login_deadline_.cancel();
+  if (!ws_.is_open()) return;
+  ws_.async_close(close_reason_, [self = shared_from_this()](error_code) {});
+}
+
+void websocket_session::abort() {
+  closing_ = true;
+  close_sent_ = true;
+  // A write in flight still reads outbox_.front(); on_write clears it then.
+  if (!writing_) {
+    outbox_.clear();
+    outbox_bytes_ = 0;
+  }
+  login_deadline_.cancel();
+  beast::get_lowest_layer(ws_).close();
+}
+
+}  // namespace haven::server

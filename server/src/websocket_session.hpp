@@ -1,0 +1,105 @@
+#pragma once
+// One WebSocket connection on its own strand: log-in, requests, and the
+// delivery of the device's queue. Every request gets exactly one reply.
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "relay.hpp"
+#include "wire.pb.h"
+
+namespace haven::server {
+
+class websocket_session : public std::enable_shared_from_this<websocket_session> {
+ public:
+  websocket_session(boost::beast::tcp_stream&& stream, relay& r, std::string peer);
+  ~websocket_session();
+  websocket_session(const websocket_session&) = delete;
+  websocket_session& operator=(const websocket_session&) = delete;
+
+  // Completes the upgrade for `request` and starts the session.
+  void run(boost::beast::http::request<boost::beast::http::string_body> request);
+
+  // Thread-safe: a newly stored envelope for this session's device.
+  void push(std::uint64_t seq, std::shared_ptr<const std::string> frame);
+  // Thread-safe: finish pending requests and writes, then close.
+  void shutdown(boost::beast::websocket::close_code code, std::string_view reason);
+
+ private:
+  using error_code = boost::beast::error_code;
+
+  void on_accept(error_code ec);
+  void on_login_deadline(error_code ec);
+  void do_read();
+  void on_read(error_code ec, std::size_t bytes);
+  void handle(wire::ClientFrame& frame);
+
+  void handle_register(std::uint64_t id, const wire::RegisterRequest& request);
+  void handle_auth(std::uint64_t id, const wire::AuthRequest& request);
+  void handle_upload_prekeys(std::uint64_t id, const wire::UploadPrekeysRequest& request);
+  void handle_fetch_prekeys(std::uint64_t id, const wire::FetchPrekeysRequest& request);
+  void handle_send(std::uint64_t id, wire::SendRequest& request);
+  void handle_ack(std::uint64_t id, const wire::AckRequest& request);
+
+  // Checks a presented access key against the mailbox's; false for an
+  // unknown mailbox too, so the two cannot be told apart.
+  [[nodiscard]] bool access_allowed(const std::string& mailbox, const std::string& access_key);
+  void logged_in(const store::device_address& address, wire::Role role);
+
+  // Runs `f` on this session's strand once a store request completes.
+  template <typename T, typename F>
+  auto on_strand(F f);
+  void request_finished();
+
+  void pump();
+  void reply(const wire::ServerFrame& frame);
+  void reply_error(std::uint64_t id, wire::ErrorCode code, std::string_view text);
+  void send(std::shared_ptr<const std::string> bytes);
+  void do_write();
+  void on_write(error_code ec, std::size_t bytes);
+  void close_when_flushed(boost::beast::websocket::close_code code, std::string_view reason);
+  void maybe_close();
+  void abort();
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  relay& relay_;
+  std::string peer_;  // the client's address, for rate limits only
+  boost::beast::flat_buffer buffer_;
+  boost::asio::steady_timer login_deadline_;
+
+  // Log-in: one challenge per connection, spent by the first attempt.
+  std::array<std::uint8_t, 32> nonce_{};
+  bool nonce_spent_ = false;
+  std::optional<store::device_address> address_;
+  std::string device_key_;  // registry key once logged in
+
+  // Outbound FIFO with one write in flight and a byte cap.
+  std::deque<std::shared_ptr<const std::string>> outbox_;
+  std::size_t outbox_bytes_ = 0;
+  bool writing_ = false;
+
+  // Requests handed to the store and not yet answered.
+  std::size_t pending_ = 0;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool close_sent_ = false;
+  boost::beast::websocket::close_reason close_reason_;
+  unsigned malformed_ = 0;
+
+  // Delivery: envelopes with seq <= delivered_seq_ were pushed on this
+  // connection; in_flight_ holds those not yet acked.
+  std::uint64_t delivered_seq_ = 0;
+  std::deque<std::uint64_t> in_flight_;
+  bool more_in_store_ = false;
+  bool drained_sent_ = false;
+};
+
+}  // namespace haven::server

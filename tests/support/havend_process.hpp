@@ -1,0 +1,143 @@
+#pragma once
+// Starts a real havend on an ephemeral loopback port with its own data
+// directory, and runs `havend admin ...` against that directory.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace haven::test {
+
+struct command_result {
+  int exit_code = -1;
+  std::string out;
+};
+
+// Runs a program with arguments; captures stdout, stderr goes to `err_file`.
+inline command_result run_command(const std::vector<std::string>& argv,
+                                  const std::filesystem::path& err_file = "/dev/null") {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (err >= 0) dup2(err, STDERR_FILENO);
+    close(pipe_fds[0]);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  command_result r;
+  char buf[4096];
+  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof buf)) > 0;) r.out.append(buf, static_cast<std::size_t>(n));
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+class havend_process {
+ public:
+  // `data_dir` is kept across restarts; `extra` are more flags.
+  explicit havend_process(std::filesystem::path data_dir, std::vector<std::string> extra = {})
+      : data_dir_(std::move(data_dir)), extra_(std::move(extra)) {
+    log_file_ = data_dir_.string() + ".log";
+  }
+  ~havend_process() { kill_now(); }
+  havend_process(const havend_process&) = delete;
+  havend_process& operator=(const havend_process&) = delete;
+
+  static std::string binary() { return HAVEN_HAVEND_PATH; }
+
+  // Runs `havend admin ARGS` on the data directory (server must be stopped).
+  command_result admin(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv{binary(), "--data-dir", data_dir_.string(), "admin"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, log_file_);
+  }
+
+  // Makes an organisation (once) and returns a fresh invite token.
+  std::string invite(const std::string& role = "survivor") {
+    if (!org_made_) {
+      if (admin({"create-org", "Test Service"}).exit_code != 0)
+        throw std::runtime_error("create-org failed");
+      org_made_ = true;
+    }
+    auto r = admin({"invite", "Test Service", "--role", role});
+    if (r.exit_code != 0 || r.out.size() < 24) throw std::runtime_error("invite failed");
+    return r.out.substr(0, r.out.find('\n'));
+  }
+
+  // Starts havend and waits for its "listening" line; returns the port.
+  unsigned short start() {
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(pipe_fds[1], STDOUT_FILENO);
+      const int err = open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (err >= 0) dup2(err, STDERR_FILENO);
+      close(pipe_fds[0]);
+      std::vector<std::string> argv{binary(), "--port", "0", "--data-dir", data_dir_.string()};
+      argv.insert(argv.end(), extra_.begin(), extra_.end());
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    close(pipe_fds[1]);
+    std::string line;
+    char c;
+    while (read(pipe_fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    close(pipe_fds[0]);
+    const auto colon = line.rfind(':');
+    if (line.rfind("havend listening on ", 0) != 0 || colon == std::string::npos)
+      throw std::runtime_error("havend did not start: '" + line + "' (see " + log_file_ + ")");
+    port_ = static_cast<unsigned short>(std::stoi(line.substr(colon + 1)));
+    return port_;
+  }
+
+  // SIGTERM and wait; returns the exit status (0 for a clean stop).
+  int stop() { return signal_and_wait(SIGTERM); }
+  // SIGKILL, as a crash would.
+  int kill_now() { return signal_and_wait(SIGKILL); }
+
+  [[nodiscard]] unsigned short port() const { return port_; }
+  [[nodiscard]] const std::filesystem::path& data_dir() const { return data_dir_; }
+  [[nodiscard]] const std::string& log_file() const { return log_file_; }
+  [[nodiscard]] bool running() const { return pid_ > 0; }
+
+ private:
+  int signal_and_wait(int sig) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  std::filesystem::path data_dir_;
+  std::vector<std::string> extra_;
+  std::string log_file_;
+  pid_t pid_ = -1;
+  unsigned short port_ = 0;
+  bool org_made_ = false;
+};
+
+}  // namespace haven::test

@@ -1,0 +1,92 @@
+#pragma once
+// A test user's device: real Ed25519 keys, and the frames to register, log
+// in, send and ack as the wire protocol defines them.
+
+#include <string>
+
+#include "haven/crypto/signing.hpp"
+#include "haven/crypto/verify.hpp"
+#include "ws_client.hpp"
+
+namespace haven::test {
+
+inline std::string random_string(std::size_t n) {
+  std::string s(n, '\0');
+  crypto::random_fill({reinterpret_cast<std::uint8_t*>(s.data()), n});
+  return s;
+}
+
+inline std::string sig_string(const crypto::ed25519_signature& s) {
+  return {reinterpret_cast<const char*>(s.data()), s.size()};
+}
+
+inline std::string key_string(const crypto::ed25519_public_key& k) {
+  return {reinterpret_cast<const char*>(k.data()), k.size()};
+}
+
+struct test_device {
+  crypto::signing_key identity = crypto::signing_key::generate(crypto::system_random());
+  crypto::signing_key key = crypto::signing_key::generate(crypto::system_random());
+  std::string dh_key = random_string(32);
+  std::string access_key = random_string(32);
+  std::string mailbox;
+  std::uint32_t device_id = 1;
+
+  wire::ClientFrame register_frame(const wire::AuthChallenge& c, const std::string& token) const {
+    wire::ClientFrame f;
+    auto* r = f.mutable_register_();
+    r->set_invite_token(token);
+    r->mutable_identity()->set_signing_key(key_string(identity.public_key()));
+    r->mutable_identity()->set_dh_key(dh_key);
+    r->mutable_identity()->set_dh_key_signature(
+        sig_string(identity.sign(crypto::bytes_of(crypto::identity_dh_message(crypto::bytes_of(dh_key))))));
+    r->set_device_signing_key(key_string(key.public_key()));
+    r->set_access_key(access_key);
+    r->set_signature(sig_string(key.sign(crypto::bytes_of(crypto::register_message(
+        crypto::bytes_of(c.server_id()), crypto::bytes_of(c.nonce()), token)))));
+    return f;
+  }
+
+  wire::ClientFrame auth_frame(const wire::AuthChallenge& c) const {
+    wire::ClientFrame f;
+    f.mutable_auth()->set_mailbox_id(mailbox);
+    f.mutable_auth()->set_device_id(device_id);
+    f.mutable_auth()->set_signature(sig_string(key.sign(crypto::bytes_of(
+        crypto::auth_message(crypto::bytes_of(c.server_id()), crypto::bytes_of(c.nonce()))))));
+    return f;
+  }
+
+  // Registers on `client` with `token`; the reply (registered or error).
+  wire::ServerFrame register_on(ws_client& client, const std::string& token) {
+    auto reply = client.request(register_frame(client.challenge, token));
+    if (reply.has_registered()) mailbox = reply.registered().mailbox_id();
+    return reply;
+  }
+
+  wire::ServerFrame login_on(ws_client& client) const {
+    return client.request(auth_frame(client.challenge));
+  }
+
+  // A send of `sealed` to `to`'s device 1 with `to`'s access key.
+  static wire::ClientFrame send_frame(const test_device& to, const std::string& sealed,
+                                      std::string envelope_id = random_string(16)) {
+    wire::ClientFrame f;
+    auto* s = f.mutable_send();
+    s->set_envelope_id(std::move(envelope_id));
+    s->set_mailbox_id(to.mailbox);
+    s->set_access_key(to.access_key);
+    auto* m = s->add_messages();
+    m->set_device_id(to.device_id);
+    m->set_sealed(sealed);
+    return f;
+  }
+
+  static wire::ClientFrame ack_frame(const wire::Envelope& e) {
+    wire::ClientFrame f;
+    f.mutable_ack()->set_seq(e.seq());
+    f.mutable_ack()->set_envelope_id(e.envelope_id());
+    return f;
+  }
+};
+
+}  // namespace haven::test
