@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include "e2e.pb.h"
+#include "haven/crypto/aead.hpp"
+#include "haven/crypto/hkdf.hpp"
 #include "haven/crypto/padding.hpp"
 #include "haven/crypto/sealed_sender.hpp"
 #include "session_fixture.hpp"
@@ -72,33 +74,76 @@ TEST_CASE("a recipient cannot re-seal a sender's content to someone else under t
             .error() == errc::invalid_argument);
 }
 
-TEST_CASE("a forged seal carrying someone else's certificate is refused", "[sealed]") {
-  party alice(31), bob(32), mallory(33);
-  auto alice_cert = sender_certificate::issue(alice.identity, mailbox_of(4), 1);
-  // Mallory builds a seal by hand: her own static key, Alice's certificate.
-  // Emulate by sealing with a cert whose identity is Alice's but keys Mallory's:
-  // seal() refuses that, so construct the SealedContent path via a certificate
-  // re-issued by Mallory claiming Alice's identity fields.
-  auto forged = alice_cert;
-  forged.identity = mallory.identity.public_keys();
-  forged.mailbox = alice_cert.mailbox;  // Mallory claims Alice's mailbox...
-  auto s = seal(mallory.identity, sender_certificate::issue(mallory.identity, alice_cert.mailbox, 1),
-                bob.identity.public_keys(), content_type::ratchet_message, bytes("x"), mallory.random)
-               .value();
-  // ...but the opened certificate names Mallory's identity, not Alice's.
-  auto opened = open_sealed(bob.identity, s).value();
-  CHECK_FALSE(opened.sender.identity == alice.identity.public_keys());
+namespace {
+
+// Seals by hand from docs/PROTOCOL.md section 6, so a test can do what
+// seal() refuses to: put one identity's certificate under another's key.
+std::vector<std::uint8_t> seal_by_hand(const x25519_key_pair& static_key, const x25519_public_key& claimed_dh,
+                                       const sender_certificate& cert, const public_identity& r,
+                                       std::uint8_t ephemeral_seed) {
+  haven::e2e::SealedContent content;
+  *content.mutable_sender() = cert.to_wire();
+  content.set_type(haven::e2e::CONTENT_TYPE_RATCHET_MESSAGE);
+  content.set_message("forged");
+  const std::string plain = content.SerializeAsString();
+  const auto padded = pad(ascii(plain)).value();
+  auto e = x25519_key_pair::generate(seeded(ephemeral_seed));
+  auto shared_e = x25519(e, r.dh_key).value();
+  std::vector<std::uint8_t> salt(e.public_key().begin(), e.public_key().end());
+  salt.insert(salt.end(), r.dh_key.begin(), r.dh_key.end());
+  std::array<std::uint8_t, 88> okm1{};
+  REQUIRE(hkdf(salt, shared_e.view(), ascii("haven-seal-ephemeral-v1"), okm1));
+  std::vector<std::uint8_t> ad1 = {1};
+  ad1.insert(ad1.end(), e.public_key().begin(), e.public_key().end());
+  ad1.insert(ad1.end(), r.signing_key.begin(), r.signing_key.end());
+  ad1.insert(ad1.end(), r.dh_key.begin(), r.dh_key.end());
+  const auto c_static = aead_seal(byte_view(okm1).subspan(0, 32), byte_view(okm1).subspan(32, 24), ad1, claimed_dh);
+  auto shared_s = x25519(static_key, r.dh_key).value();
+  std::array<std::uint8_t, 56> okm2{};
+  REQUIRE(hkdf(byte_view(okm1).subspan(56, 32), shared_s.view(), ascii("haven-seal-static-v1"), okm2));
+  std::vector<std::uint8_t> ad2 = {1};
+  ad2.insert(ad2.end(), e.public_key().begin(), e.public_key().end());
+  ad2.insert(ad2.end(), c_static.begin(), c_static.end());
+  ad2.insert(ad2.end(), r.signing_key.begin(), r.signing_key.end());
+  ad2.insert(ad2.end(), r.dh_key.begin(), r.dh_key.end());
+  const auto c_content = aead_seal(byte_view(okm2).subspan(0, 32), byte_view(okm2).subspan(32, 24), ad2, padded);
+  std::vector<std::uint8_t> out = {1};
+  out.insert(out.end(), e.public_key().begin(), e.public_key().end());
+  out.insert(out.end(), c_static.begin(), c_static.end());
+  out.insert(out.end(), c_content.begin(), c_content.end());
+  return out;
 }
 
-TEST_CASE("a certificate that does not match the sealing key is refused", "[sealed]") {
-  // Build a seal whose inner certificate is Alice's while Mallory's key sealed
-  // it: possible only by calling the internals, so emulate by swapping the
-  // identity inside a valid certificate and re-signing with Mallory's key.
-  party alice(34), bob(35), mallory(36);
-  auto cert = sender_certificate::issue(mallory.identity, mailbox_of(5), 1);
+}  // namespace
+
+TEST_CASE("a seal built by hand from the spec opens like seal()'s", "[sealed]") {
+  party alice(31), bob(32);
+  auto cert = sender_certificate::issue(alice.identity, mailbox_of(4), 1);
+  auto s = seal_by_hand(alice.identity.dh(), alice.identity.public_keys().dh_key, cert, bob.identity.public_keys(), 9);
+  auto opened = open_sealed(bob.identity, s);
+  REQUIRE(opened);
+  CHECK(opened->sender == cert);
+  CHECK(text(opened->message) == "forged");
+}
+
+TEST_CASE("a forged seal carrying someone else's certificate is refused", "[sealed]") {
+  party alice(33), bob(34), mallory(35);
+  auto alice_cert = sender_certificate::issue(alice.identity, mailbox_of(5), 1);
+  // Mallory seals honestly with her own key but encloses Alice's certificate.
+  auto s1 = seal_by_hand(mallory.identity.dh(), mallory.identity.public_keys().dh_key, alice_cert,
+                         bob.identity.public_keys(), 10);
+  CHECK(open_sealed(bob.identity, s1).error() == errc::identity_mismatch);
+  // Mallory claims Alice's key as the sealer but cannot do Alice's DH.
+  auto s2 = seal_by_hand(mallory.identity.dh(), alice.identity.public_keys().dh_key, alice_cert,
+                         bob.identity.public_keys(), 11);
+  CHECK(open_sealed(bob.identity, s2).error() == errc::decryption_failed);
+}
+
+TEST_CASE("a certificate whose identity was swapped does not verify", "[sealed]") {
+  party alice(36), mallory(37);
+  auto cert = sender_certificate::issue(mallory.identity, mailbox_of(6), 1);
   auto w = cert.to_wire();
   *w.mutable_identity() = alice.identity.public_keys().to_wire();
-  // The certificate signature no longer verifies under Alice's signing key.
   CHECK(sender_certificate::from_wire(w).error() == errc::bad_signature);
 }
 
