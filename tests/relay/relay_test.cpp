@@ -505,3 +505,13 @@ TEST_CASE("havend --help explains every flag and bad flags exit non-zero", "[rel
   CHECK(run_command({havend_process::binary(), "--config", (dir.path() / "bad.toml").string()})
             .exit_code != 0);
 }
+
+TEST_CASE("the example config in deploy/ is valid and flags override it", "[relay]") {
+  temp_dir dir;
+  havend_process havend(dir.path() / "data",
+                        {"--config", std::string(HAVEN_SOURCE_DIR) + "/deploy/havend.toml"});
+  // The file says port 8080; the fixture's --port 0 comes first, so the file
+  // must not override a flag given before it either.
+  CHECK(havend.start() != 8080);
+  CHECK(havend.stop() == 0);
+}
