@@ -508,8 +508,8 @@ TEST_CASE("havend --help explains every flag and bad flags exit non-zero", "[rel
 
 TEST_CASE("the example config in deploy/ is valid and flags override it", "[relay]") {
   temp_dir dir;
-  havend_process havend(dir.path() / "data",
-                        {"--config", std::string(HAVEN_SOURCE_DIR) + "/deploy/havend.toml"});
+  const std::string example = std::string(HAVEN_SOURCE_DIR) + "/deploy/havend.toml";
+  havend_process havend(dir.path() / "data", std::vector<std::string>{"--config", example});
   // The file says port 8080; the fixture's --port 0 comes first, so the file
   // must not override a flag given before it either.
   CHECK(havend.start() != 8080);
