@@ -43,6 +43,13 @@ class byte_writer {
   std::vector<std::uint8_t> out_;
 };
 
+// libsodium declares some pointer arguments nonnull even for zero lengths;
+// an empty span's data() may be null, so point at a dummy byte instead.
+inline const std::uint8_t* nonnull(byte_view b) noexcept {
+  static constexpr std::uint8_t dummy = 0;
+  return b.empty() ? &dummy : b.data();
+}
+
 inline byte_view as_bytes(const std::string& s) noexcept {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }

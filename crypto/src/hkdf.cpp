@@ -4,12 +4,14 @@
 
 #include <algorithm>
 
+#include "detail.hpp"
+
 namespace haven::crypto {
 
 secret_array<32> hmac_sha256(byte_view key, std::initializer_list<byte_view> parts) noexcept {
   crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, key.data(), key.size());
-  for (const auto& part : parts) crypto_auth_hmacsha256_update(&state, part.data(), part.size());
+  crypto_auth_hmacsha256_init(&state, detail::nonnull(key), key.size());
+  for (const auto& part : parts) crypto_auth_hmacsha256_update(&state, detail::nonnull(part), part.size());
   secret_array<32> mac;
   crypto_auth_hmacsha256_final(&state, mac.data());
   sodium_memzero(&state, sizeof state);

@@ -51,7 +51,7 @@ result<vault_keys> derive_vault_keys(std::string_view passphrase, const vault_he
   ensure_sodium();
   static_assert(crypto_pwhash_SALTBYTES == vault_salt_size);
   secret_bytes master(32);
-  if (crypto_pwhash(master.data(), master.size(), passphrase.data(), passphrase.size(), header.salt.data(),
+  if (crypto_pwhash(master.data(), master.size(), passphrase.empty() ? "" : passphrase.data(), passphrase.size(), header.salt.data(),
                     header.parameters.opslimit, static_cast<std::size_t>(header.parameters.memlimit),
                     crypto_pwhash_ALG_ARGON2ID13) != 0)
     return fail(errc::out_of_memory);

@@ -93,7 +93,10 @@ TEST_CASE("the committed vector files are exactly what the generator writes", "[
 }
 
 TEST_CASE("HKDF, X25519, Ed25519 and XChaCha20-Poly1305 vector files pass", "[vectors][hkdf][x25519]") {
-  for (const auto& c : load("hkdf_sha256.json")["cases"]) {
+  // Keep each parsed file in a named variable: a range-for over a member of
+  // a temporary would dangle.
+  const auto hk = load("hkdf_sha256.json");
+  for (const auto& c : hk["cases"]) {
     CHECK(to_hex(hkdf_extract(h(c["salt"]), h(c["ikm"])).view()) == c["prk"].get<std::string>());
     CHECK(to_hex(hkdf(h(c["salt"]), h(c["ikm"]), h(c["info"]), c["length"].get<std::size_t>())->view()) ==
           c["okm"].get<std::string>());
@@ -116,13 +119,15 @@ TEST_CASE("HKDF, X25519, Ed25519 and XChaCha20-Poly1305 vector files pass", "[ve
     REQUIRE_FALSE(r);
     CHECK(error_name(r.error()) == c["error"].get<std::string>());
   }
-  for (const auto& c : load("ed25519.json")["cases"]) {
+  const auto ed = load("ed25519.json");
+  for (const auto& c : ed["cases"]) {
     const auto seed = h(c["secret_key"]);
     auto k = signing_key::from_seed(std::span<const std::uint8_t, 32>(seed.data(), 32));
     CHECK(to_hex(k.public_key()) == c["public_key"].get<std::string>());
     CHECK(to_hex(k.sign(h(c["message"]))) == c["signature"].get<std::string>());
   }
-  for (const auto& c : load("xchacha20poly1305.json")["cases"]) {
+  const auto xc = load("xchacha20poly1305.json");
+  for (const auto& c : xc["cases"]) {
     CHECK(to_hex(aead_seal(h(c["key"]), h(c["nonce"]), h(c["aad"]), h(c["plaintext"]))) ==
           c["ciphertext"].get<std::string>());
     CHECK(aead_open(h(c["key"]), h(c["nonce"]), h(c["aad"]), h(c["ciphertext"])).value() == h(c["plaintext"]));
