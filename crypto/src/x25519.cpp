@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <stdexcept>
+
 namespace haven::crypto {
 
 x25519_key_pair x25519_key_pair::generate(const random_source& random) {
@@ -14,7 +16,9 @@ x25519_key_pair x25519_key_pair::from_secret(std::span<const std::uint8_t, 32> s
   ensure_sodium();
   x25519_key_pair pair;
   pair.secret_ = secret_bytes::copy_of(secret);
-  crypto_scalarmult_base(pair.public_key_.data(), pair.secret_.data());
+  // Cannot fail for a clamped scalar; checked anyway, as every scalarmult is.
+  if (crypto_scalarmult_base(pair.public_key_.data(), pair.secret_.data()) != 0)
+    throw std::logic_error("X25519 base point multiplication failed");
   return pair;
 }
 
