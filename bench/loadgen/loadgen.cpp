@@ -1,0 +1,979 @@
+// haven_loadgen: a load generator for havend over loopback WebSocket.
+//
+// Opens authenticated connections (each registers with one invite token),
+// sends sealed envelopes of a given size between them with a bounded number
+// of unacknowledged sends per connection, acks every pushed envelope, and
+// reports durable-ack throughput, send-to-delivery latency and, in offline
+// mode, the queue-in and drain rates. Every send must be answered with
+// SendReply and every envelope delivered exactly once, or it exits non-zero.
+//
+//   online:  connection i sends to connection (i+1) % N, all logged in.
+//   offline: N senders and N recipients (2N invites); recipients register,
+//            disconnect, the senders queue everything, then the recipients
+//            log in again and drain their queues.
+//
+// The send time (steady_clock nanoseconds) rides in the first 8 bytes of the
+// sealed payload; the receiver measures latency when the push arrives. Both
+// ends live in this process, so the clocks agree.
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "haven/crypto/signing.hpp"
+#include "haven/crypto/verify.hpp"
+#include "wire.pb.h"
+
+namespace {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using steady = std::chrono::steady_clock;
+using error_code = beast::error_code;
+using namespace haven;
+
+// Request ids tell replies apart without a lookup: sends use 1..M (message
+// index + 1), acks and log-ins carry a high bit each.
+constexpr std::uint64_t k_ack_ids = 1ULL << 62;
+constexpr std::uint64_t k_login_ids = 1ULL << 63;
+constexpr std::size_t k_stamp_bytes = 8;
+constexpr std::size_t k_none = static_cast<std::size_t>(-1);
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
+      .count();
+}
+
+double seconds_between(steady::time_point a, steady::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::string random_bytes(std::size_t n) {
+  std::string s(n, '\0');
+  crypto::random_fill({reinterpret_cast<std::uint8_t*>(s.data()), n});
+  return s;
+}
+
+template <typename Array>
+std::string as_string(const Array& a) {
+  return {reinterpret_cast<const char*>(a.data()), a.size()};
+}
+
+struct stat_cpu {
+  std::string name;  // comm
+  double seconds = 0;  // utime + stime
+};
+
+// A /proc/.../stat file's command name and CPU seconds.
+std::optional<stat_cpu> read_stat_cpu(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  const auto open = line.find('(');
+  const auto close = line.rfind(')');  // the command name may hold spaces
+  if (open == std::string::npos || close == std::string::npos || close + 2 > line.size())
+    return std::nullopt;
+  std::istringstream fields(line.substr(close + 2));
+  std::string skip;
+  for (int field = 3; field <= 13; ++field) fields >> skip;  // state .. cmajflt
+  unsigned long long utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return std::nullopt;
+  return stat_cpu{line.substr(open + 1, close - open - 1),
+                  static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK))};
+}
+
+// utime + stime of a process in seconds, from /proc/PID/stat.
+std::optional<double> process_cpu_seconds(int pid) {
+  auto s = read_stat_cpu("/proc/" + std::to_string(pid) + "/stat");
+  if (!s) return std::nullopt;
+  return s->seconds;
+}
+
+// The same per thread (/proc/PID/task/TID/stat), by thread id.
+std::map<long, stat_cpu> thread_cpu_seconds(int pid) {
+  std::map<long, stat_cpu> out;
+  std::error_code ec;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
+    const auto tid = entry.path().filename().string();
+    if (auto s = read_stat_cpu(entry.path().string() + "/stat")) out[std::stol(tid)] = *s;
+  }
+  return out;
+}
+
+double self_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const auto tv = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return tv(u.ru_utime) + tv(u.ru_stime);
+}
+
+struct options {
+  unsigned short port = 0;
+  std::string invites;
+  std::string mode = "online";
+  std::size_t connections = 50;
+  std::size_t messages = 2000;  // per sending connection
+  std::size_t size = 1024;
+  std::size_t window = 32;
+  double rate = 0;  // total msg/s over all senders; 0 = as fast as possible
+  unsigned threads = 1;
+  double timeout = 120;
+  std::string json;  // file to write the result object to; "-" for stdout
+  int server_pid = 0;
+};
+
+// A point in time with the CPU both processes had used by then.
+struct mark {
+  steady::time_point at;
+  std::optional<double> server_cpu;
+  double self_cpu = 0;
+  std::map<long, stat_cpu> server_threads;
+};
+
+class bench;
+
+// One WebSocket connection and the account it logs in as. All its handlers
+// run on its own strand.
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(bench& b, net::io_context& ioc, std::size_t index, std::string token);
+
+  void open(bool do_register) {
+    net::dispatch(strand_, [self = shared_from_this(), do_register] { self->do_open(do_register); });
+  }
+  void start_sending() {
+    net::dispatch(strand_, [self = shared_from_this()] { self->do_start_sending(); });
+  }
+  void close() {
+    net::dispatch(strand_, [self = shared_from_this()] { self->do_close(); });
+  }
+  // Before the run: `sender` sends this connection `messages` envelopes.
+  void expect_from(std::size_t sender, std::size_t messages, bool keep_latencies) {
+    expected_sender = sender;
+    seen_.assign(messages, 0);
+    if (keep_latencies) latencies_ns.reserve(messages);
+  }
+
+  // Set before the run, read-only while it goes.
+  const std::size_t index;
+  std::size_t target = k_none;           // the connection this one sends to
+  std::size_t expected_sender = k_none;  // the connection that sends to this one
+  std::size_t sender_slot = 0;           // this sender's place in the pacing schedule
+
+  // Written on the strand; read by others only after a phase barrier.
+  std::string mailbox;
+  const std::string access_key = random_bytes(32);
+  std::vector<std::int64_t> latencies_ns;
+  std::size_t received = 0;
+  std::size_t sends_acked = 0;
+  bool drained = false;
+
+ private:
+  using stream = websocket::stream<beast::tcp_stream>;
+
+  void do_open(bool do_register);
+  void on_connect(error_code ec);
+  void on_handshake(error_code ec);
+  void do_read();
+  void on_read(error_code ec, std::size_t bytes);
+  void handle(const wire::ServerFrame& f);
+  void on_challenge(const wire::AuthChallenge& c);
+  void on_envelope(const wire::Envelope& e);
+  void on_sent(std::uint64_t msg);
+  void do_start_sending();
+  void maybe_send();
+  void send_one(std::uint64_t msg);
+  void write(std::shared_ptr<const std::string> bytes);
+  void do_write();
+  void on_write(error_code ec);
+  void do_close();
+  void fail(const std::string& what);
+
+  bench& bench_;
+  net::strand<net::io_context::executor_type> strand_;
+  std::unique_ptr<stream> ws_;
+  beast::flat_buffer buffer_;
+  wire::ServerFrame frame_;
+  std::deque<std::shared_ptr<const std::string>> outbox_;
+  bool writing_ = false;
+  bool open_ = false;
+  bool closing_ = false;
+  bool registering_ = true;
+
+  const std::string token_;
+  const crypto::signing_key identity_ = crypto::signing_key::generate(crypto::system_random());
+  const crypto::signing_key key_ = crypto::signing_key::generate(crypto::system_random());
+  const std::string dh_key_ = random_bytes(32);
+
+  // Sending.
+  bool sending_ = false;
+  std::uint64_t next_ = 0;
+  std::size_t in_flight_ = 0;
+  std::vector<std::uint8_t> acked_;  // per message index
+  wire::ClientFrame send_frame_;
+  net::steady_timer pace_timer_;
+  bool pace_armed_ = false;
+
+  // Receiving.
+  std::vector<std::uint8_t> seen_;  // per message index of expected_sender
+  std::uint64_t last_seq_ = 0;
+  std::uint64_t acks_sent_ = 0;
+  wire::ClientFrame ack_frame_;
+};
+
+class bench {
+ public:
+  bench(options o, std::vector<std::string> tokens);
+  int run();
+
+  // Called by connections, from any thread.
+  void on_logged_in();
+  void on_send_acked();
+  void on_delivered();
+  void on_ack_replied();
+  void on_drained();
+  void on_closed();
+  void fail(std::string why);
+
+  const options opts;
+  const std::uint32_t run_tag;
+  steady::time_point send_start;  // pacing origin, set before senders start
+  [[nodiscard]] tcp::endpoint endpoint() const {
+    return {net::ip::make_address_v4("127.0.0.1"), opts.port};
+  }
+  [[nodiscard]] bool offline() const { return opts.mode == "offline"; }
+  [[nodiscard]] bool draining() const { return phase_.load() == phase::draining; }
+  [[nodiscard]] std::size_t total() const { return senders_ * opts.messages; }
+  [[nodiscard]] std::size_t senders() const { return senders_; }
+  const std::vector<std::shared_ptr<connection>>& conns() const { return conns_; }
+
+ private:
+  enum class phase { registering, parking, sending, draining, finishing };
+  static const char* name(phase p);
+
+  [[nodiscard]] mark take_mark() const {
+    mark m{steady::now(), std::nullopt, self_cpu_seconds(), {}};
+    if (opts.server_pid > 0) {
+      m.server_cpu = process_cpu_seconds(opts.server_pid);
+      m.server_threads = thread_cpu_seconds(opts.server_pid);
+    }
+    return m;
+  }
+  void begin_sending();
+  void begin_draining();
+  void check_complete();
+  void finish();
+  void on_timeout();
+  int report();
+
+  net::io_context ioc_;
+  std::vector<std::shared_ptr<connection>> conns_;
+  std::size_t senders_ = 0;
+  std::atomic<phase> phase_{phase::registering};
+
+  std::atomic<std::size_t> logged_in_{0}, relogged_{0}, parked_{0}, closed_{0};
+  std::atomic<std::size_t> sends_acked_{0}, delivered_{0}, acks_replied_{0}, drained_{0};
+  std::atomic<bool> complete_{false};
+
+  steady::time_point started_;
+  mark send_begin_, sends_done_, drain_begin_, end_;
+  double registered_after_ = 0;
+
+  net::steady_timer timeout_timer_{ioc_};
+  net::steady_timer grace_timer_{ioc_};
+  std::mutex failure_mutex_;
+  std::string failure_;
+};
+
+// ---------------------------------------------------------------- connection
+
+connection::connection(bench& b, net::io_context& ioc, std::size_t i, std::string token)
+    : index(i), bench_(b), strand_(net::make_strand(ioc)), token_(std::move(token)),
+      pace_timer_(strand_) {}
+
+void connection::fail(const std::string& what) {
+  bench_.fail("connection " + std::to_string(index) + ": " + what);
+}
+
+void connection::do_open(bool do_register) {
+  registering_ = do_register;
+  closing_ = false;
+  last_seq_ = 0;
+  outbox_.clear();
+  ws_ = std::make_unique<stream>(strand_);
+  ws_->read_message_max(64 << 20);
+  ws_->binary(true);
+  ws_->auto_fragment(false);
+  beast::get_lowest_layer(*ws_).async_connect(
+      bench_.endpoint(), [self = shared_from_this()](error_code ec) { self->on_connect(ec); });
+}
+
+void connection::on_connect(error_code ec) {
+  if (ec) return fail("connect failed: " + ec.message());
+  auto& tcp_stream = beast::get_lowest_layer(*ws_);
+  tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+  tcp_stream.expires_never();  // the run has one global timeout
+  ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+  ws_->async_handshake("127.0.0.1", "/v1/ws",
+                       [self = shared_from_this()](error_code e) { self->on_handshake(e); });
+}
+
+void connection::on_handshake(error_code ec) {
+  if (ec) return fail("WebSocket handshake failed: " + ec.message());
+  open_ = true;
+  do_read();
+}
+
+void connection::do_read() {
+  ws_->async_read(buffer_, [self = shared_from_this()](error_code ec, std::size_t n) {
+    self->on_read(ec, n);
+  });
+}
+
+void connection::on_read(error_code ec, std::size_t bytes) {
+  if (ec) {
+    if (closing_) return;  // our own close; do_close's handler reports it
+    open_ = false;
+    const auto reason = ws_->reason();
+    std::string why = "connection lost: " + ec.message();
+    if (reason.code != websocket::close_code::none)
+      why += " (server closed with " + std::to_string(reason.code) + " \"" +
+             std::string(reason.reason.c_str()) + "\")";
+    return fail(why);
+  }
+  const bool parsed = frame_.ParseFromArray(buffer_.cdata().data(), static_cast<int>(bytes));
+  buffer_.consume(buffer_.size());
+  if (!parsed) return fail("the server sent a frame that is not a ServerFrame");
+  handle(frame_);
+  do_read();
+}
+
+void connection::handle(const wire::ServerFrame& f) {
+  const auto id = f.request_id();
+  if (f.has_error()) {
+    return fail("server error " + wire::ErrorCode_Name(f.error().code()) + " (\"" +
+                f.error().message() + "\") for request " +
+                (id == 0                ? std::string("0 (unsolicited)")
+                 : (id & k_login_ids)   ? std::string(registering_ ? "register" : "log-in")
+                 : (id & k_ack_ids)     ? "ack #" + std::to_string(id & ~k_ack_ids)
+                                        : "send #" + std::to_string(id - 1)));
+  }
+  if (id == 0) {
+    if (f.has_challenge()) return on_challenge(f.challenge());
+    if (f.has_envelope()) return on_envelope(f.envelope());
+    if (f.has_queue_drained()) {
+      if (bench_.draining() && expected_sender != k_none && !drained) {
+        if (received != bench_.opts.messages)
+          return fail("QueueDrained arrived after " + std::to_string(received) + " of " +
+                      std::to_string(bench_.opts.messages) + " queued envelopes");
+        drained = true;
+        bench_.on_drained();
+      }
+      return;
+    }
+    return fail("unexpected unsolicited frame (body " + std::to_string(f.body_case()) + ")");
+  }
+  if (id & k_login_ids) {
+    if (f.has_registered()) {
+      mailbox = f.registered().mailbox_id();
+      return bench_.on_logged_in();
+    }
+    if (f.has_authenticated()) return bench_.on_logged_in();
+    return fail("unexpected reply to log-in");
+  }
+  if (id & k_ack_ids) {
+    if (!f.has_acked()) return fail("unexpected reply to an ack");
+    return bench_.on_ack_replied();
+  }
+  if (!f.has_sent()) return fail("unexpected reply to send #" + std::to_string(id - 1));
+  on_sent(id - 1);
+}
+
+void connection::on_challenge(const wire::AuthChallenge& c) {
+  wire::ClientFrame f;
+  f.set_request_id(k_login_ids | 1);
+  const auto server_id = crypto::bytes_of(c.server_id());
+  const auto nonce = crypto::bytes_of(c.nonce());
+  if (registering_) {
+    auto* r = f.mutable_register_();
+    r->set_invite_token(token_);
+    r->mutable_identity()->set_signing_key(as_string(identity_.public_key()));
+    r->mutable_identity()->set_dh_key(dh_key_);
+    r->mutable_identity()->set_dh_key_signature(as_string(
+        identity_.sign(crypto::bytes_of(crypto::identity_dh_message(crypto::bytes_of(dh_key_))))));
+    r->set_device_signing_key(as_string(key_.public_key()));
+    r->set_access_key(access_key);
+    r->set_signature(as_string(
+        key_.sign(crypto::bytes_of(crypto::register_message(server_id, nonce, token_)))));
+  } else {
+    auto* a = f.mutable_auth();
+    a->set_mailbox_id(mailbox);
+    a->set_device_id(1);
+    a->set_signature(as_string(key_.sign(crypto::bytes_of(crypto::auth_message(server_id, nonce)))));
+  }
+  write(std::make_shared<const std::string>(f.SerializeAsString()));
+}
+
+void connection::on_envelope(const wire::Envelope& e) {
+  const auto arrived = now_ns();
+  const auto& opts = bench_.opts;
+  if (expected_sender == k_none) return fail("an envelope arrived for a connection nobody sends to");
+  if (e.seq() <= last_seq_)
+    return fail("envelope seq " + std::to_string(e.seq()) + " arrived after seq " +
+                std::to_string(last_seq_) + " (out of order or repeated)");
+  last_seq_ = e.seq();
+  const auto& id = e.envelope_id();
+  if (id.size() != 16) return fail("pushed envelope id is not 16 bytes");
+  std::uint32_t tag = 0, sender = 0;
+  std::uint64_t msg = 0;
+  std::memcpy(&tag, id.data(), 4);
+  std::memcpy(&sender, id.data() + 4, 4);
+  std::memcpy(&msg, id.data() + 8, 8);
+  if (tag != bench_.run_tag || sender != expected_sender || msg >= opts.messages)
+    return fail("received an envelope that was not sent to it (sender " + std::to_string(sender) +
+                ", #" + std::to_string(msg) + ")");
+  if (seen_[msg])
+    return fail("envelope #" + std::to_string(msg) + " from connection " + std::to_string(sender) +
+                " delivered twice (seq " + std::to_string(e.seq()) + ")");
+  if (e.sealed().size() != opts.size)
+    return fail("envelope #" + std::to_string(msg) + " arrived with " +
+                std::to_string(e.sealed().size()) + " bytes, sent " + std::to_string(opts.size));
+  seen_[msg] = 1;
+  ++received;
+  if (!bench_.offline()) {
+    std::int64_t sent_at = 0;
+    std::memcpy(&sent_at, e.sealed().data(), k_stamp_bytes);
+    latencies_ns.push_back(arrived - sent_at);
+  }
+  ack_frame_.set_request_id(k_ack_ids | ++acks_sent_);
+  auto* ack = ack_frame_.mutable_ack();
+  ack->set_seq(e.seq());
+  ack->set_envelope_id(id);
+  write(std::make_shared<const std::string>(ack_frame_.SerializeAsString()));
+  bench_.on_delivered();
+}
+
+void connection::on_sent(std::uint64_t msg) {
+  if (msg >= next_ || acked_[msg])
+    return fail("SendReply for send #" + std::to_string(msg) + " that is not in flight");
+  acked_[msg] = 1;
+  --in_flight_;
+  ++sends_acked;
+  bench_.on_send_acked();
+  maybe_send();
+}
+
+void connection::do_start_sending() {
+  const auto& opts = bench_.opts;
+  const auto& to = *bench_.conns()[target];
+  send_frame_.Clear();
+  auto* s = send_frame_.mutable_send();
+  s->set_mailbox_id(to.mailbox);
+  s->set_access_key(to.access_key);
+  s->set_envelope_id(std::string(16, '\0'));
+  auto* m = s->add_messages();
+  m->set_device_id(1);
+  m->set_sealed(random_bytes(opts.size));
+  acked_.assign(opts.messages, 0);
+  sending_ = true;
+  maybe_send();
+}
+
+void connection::maybe_send() {
+  if (!sending_ || closing_) return;
+  const auto& opts = bench_.opts;
+  while (in_flight_ < opts.window && next_ < opts.messages) {
+    if (opts.rate > 0) {
+      // Message k of sender s is due at (k * senders + s) / rate seconds:
+      // senders interleave evenly and the total is `rate` messages/s.
+      const double due_s =
+          (static_cast<double>(next_) * static_cast<double>(bench_.senders()) +
+           static_cast<double>(sender_slot)) / opts.rate;
+      const auto due = bench_.send_start + std::chrono::nanoseconds(
+                                               static_cast<std::int64_t>(due_s * 1e9));
+      if (steady::now() < due) {
+        if (!pace_armed_) {
+          pace_armed_ = true;
+          pace_timer_.expires_at(due);
+          pace_timer_.async_wait([self = shared_from_this()](error_code ec) {
+            self->pace_armed_ = false;
+            if (!ec) self->maybe_send();
+          });
+        }
+        return;
+      }
+    }
+    send_one(next_++);
+  }
+}
+
+void connection::send_one(std::uint64_t msg) {
+  send_frame_.set_request_id(msg + 1);
+  auto* s = send_frame_.mutable_send();
+  auto* id = s->mutable_envelope_id();
+  const std::uint32_t sender = static_cast<std::uint32_t>(index);
+  std::memcpy(id->data(), &bench_.run_tag, 4);
+  std::memcpy(id->data() + 4, &sender, 4);
+  std::memcpy(id->data() + 8, &msg, 8);
+  auto* sealed = s->mutable_messages(0)->mutable_sealed();
+  const std::int64_t sent_at = now_ns();
+  std::memcpy(sealed->data(), &sent_at, k_stamp_bytes);
+  ++in_flight_;
+  write(std::make_shared<const std::string>(send_frame_.SerializeAsString()));
+}
+
+void connection::write(std::shared_ptr<const std::string> bytes) {
+  if (!open_) return;
+  outbox_.push_back(std::move(bytes));
+  if (!writing_) do_write();
+}
+
+void connection::do_write() {
+  writing_ = true;
+  ws_->async_write(net::buffer(*outbox_.front()),
+                   [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
+}
+
+void connection::on_write(error_code ec) {
+  writing_ = false;
+  if (ec) {
+    if (closing_) return;
+    return fail("write failed: " + ec.message());
+  }
+  outbox_.pop_front();
+  if (!outbox_.empty()) return do_write();
+  if (closing_) do_close();
+}
+
+void connection::do_close() {
+  sending_ = false;
+  pace_timer_.cancel();
+  if (!open_) {
+    if (!closing_) {
+      closing_ = true;
+      bench_.on_closed();
+    }
+    return;
+  }
+  closing_ = true;
+  if (writing_) return;  // on_write closes once the outbox is empty
+  open_ = false;
+  ws_->async_close(websocket::close_code::normal,
+                   [self = shared_from_this()](error_code) { self->bench_.on_closed(); });
+}
+
+// ---------------------------------------------------------------- bench
+
+bench::bench(options o, std::vector<std::string> tokens)
+    : opts(std::move(o)), run_tag([] {
+        std::uint32_t t = 0;
+        crypto::random_fill({reinterpret_cast<std::uint8_t*>(&t), sizeof t});
+        return t;
+      }()),
+      ioc_(static_cast<int>(opts.threads)) {
+  const auto n = opts.connections;
+  const std::size_t accounts = offline() ? 2 * n : n;
+  senders_ = n;
+  for (std::size_t i = 0; i < accounts; ++i)
+    conns_.push_back(std::make_shared<connection>(*this, ioc_, i, std::move(tokens[i])));
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& c = *conns_[i];
+    c.target = offline() ? n + i : (i + 1) % n;
+    c.sender_slot = i;
+    conns_[c.target]->expect_from(i, opts.messages, !offline());
+  }
+}
+
+const char* bench::name(phase p) {
+  switch (p) {
+    case phase::registering: return "registering";
+    case phase::parking: return "disconnecting recipients";
+    case phase::sending: return "sending";
+    case phase::draining: return "draining";
+    case phase::finishing: return "finishing";
+  }
+  return "?";
+}
+
+void bench::fail(std::string why) {
+  {
+    std::lock_guard lock(failure_mutex_);
+    if (!failure_.empty()) return;
+    failure_ = std::move(why);
+  }
+  ioc_.stop();
+}
+
+void bench::on_logged_in() {
+  if (phase_.load() == phase::draining) {
+    ++relogged_;
+    return;
+  }
+  if (++logged_in_ != conns_.size()) return;
+  registered_after_ = seconds_between(started_, steady::now());
+  std::cerr << "loadgen: " << conns_.size() << " connections registered and logged in ("
+            << registered_after_ << " s)\n";
+  if (!offline()) return begin_sending();
+  // Offline: the recipients leave; sending starts once they are gone.
+  phase_ = phase::parking;
+  for (std::size_t i = senders_; i < conns_.size(); ++i) conns_[i]->close();
+}
+
+void bench::on_closed() {
+  const auto p = phase_.load();
+  if (p == phase::parking) {
+    if (++parked_ != conns_.size() - senders_) return;
+    // Give the server a moment to drop the closed sessions.
+    grace_timer_.expires_after(std::chrono::milliseconds(200));
+    grace_timer_.async_wait([this](error_code ec) {
+      if (!ec) begin_sending();
+    });
+    return;
+  }
+  if (p == phase::finishing && ++closed_ == conns_.size()) ioc_.stop();
+}
+
+void bench::begin_sending() {
+  phase_ = phase::sending;
+  send_begin_ = take_mark();
+  send_start = send_begin_.at;
+  for (std::size_t i = 0; i < senders_; ++i) conns_[i]->start_sending();
+}
+
+void bench::on_send_acked() {
+  if (++sends_acked_ != total()) return;
+  sends_done_ = take_mark();
+  if (offline()) return begin_draining();
+  check_complete();
+}
+
+void bench::begin_draining() {
+  std::cerr << "loadgen: " << total() << " envelopes queued ("
+            << seconds_between(send_begin_.at, sends_done_.at) << " s); draining\n";
+  phase_ = phase::draining;
+  drain_begin_ = take_mark();
+  for (std::size_t i = senders_; i < conns_.size(); ++i) conns_[i]->open(false);
+}
+
+void bench::on_delivered() {
+  ++delivered_;
+  check_complete();
+}
+void bench::on_ack_replied() {
+  ++acks_replied_;
+  check_complete();
+}
+void bench::on_drained() {
+  ++drained_;
+  check_complete();
+}
+
+void bench::check_complete() {
+  const auto n = total();
+  if (sends_acked_.load() != n || delivered_.load() != n || acks_replied_.load() != n) return;
+  if (offline() && drained_.load() != conns_.size() - senders_) return;
+  if (complete_.exchange(true)) return;
+  end_ = take_mark();
+  finish();
+}
+
+void bench::finish() {
+  phase_ = phase::finishing;
+  grace_timer_.expires_after(std::chrono::seconds(3));
+  grace_timer_.async_wait([this](error_code ec) {
+    if (!ec) ioc_.stop();  // some close handshake hung; the figures are in
+  });
+  for (auto& c : conns_) c->close();
+}
+
+void bench::on_timeout() {
+  std::ostringstream why;
+  why << "timed out after " << opts.timeout << " s while " << name(phase_.load())
+      << ": logged in " << logged_in_.load() << "/" << conns_.size();
+  if (offline()) why << ", recipients back " << relogged_.load() << "/" << conns_.size() - senders_;
+  why << ", sends acknowledged "
+      << sends_acked_.load() << "/" << total() << ", envelopes delivered " << delivered_.load()
+      << "/" << total() << ", acks answered " << acks_replied_.load() << "/" << total();
+  if (offline())
+    why << ", queues drained " << drained_.load() << "/" << conns_.size() - senders_;
+  fail(why.str());
+}
+
+int bench::run() {
+  started_ = steady::now();
+  timeout_timer_.expires_after(std::chrono::duration_cast<steady::duration>(
+      std::chrono::duration<double>(opts.timeout)));
+  timeout_timer_.async_wait([this](error_code ec) {
+    if (!ec && !complete_.load()) on_timeout();
+  });
+  for (auto& c : conns_) c->open(true);
+
+  std::vector<std::thread> extra;
+  for (unsigned i = 1; i < opts.threads; ++i) extra.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : extra) t.join();
+  return report();
+}
+
+double percentile_ms(const std::vector<std::int64_t>& sorted, double q) {
+  const auto n = sorted.size();
+  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(n)));
+  rank = std::clamp<std::size_t>(rank, 1, n);
+  return static_cast<double>(sorted[rank - 1]) / 1e6;
+}
+
+int bench::report() {
+  {
+    std::lock_guard lock(failure_mutex_);
+    if (!failure_.empty()) {
+      std::cerr << "haven_loadgen: FAILED: " << failure_ << "\n";
+      return 1;
+    }
+  }
+  if (!complete_.load()) {
+    std::cerr << "haven_loadgen: FAILED: stopped before the run completed\n";
+    return 1;
+  }
+  // Every send answered and every envelope delivered once, per connection.
+  for (std::size_t i = 0; i < senders_; ++i) {
+    const auto& s = *conns_[i];
+    const auto& r = *conns_[s.target];
+    if (s.sends_acked != opts.messages || r.received != opts.messages) {
+      std::cerr << "haven_loadgen: FAILED: connection " << i << " had " << s.sends_acked
+                << " sends acknowledged and its recipient " << r.received << " envelopes of "
+                << opts.messages << "\n";
+      return 1;
+    }
+  }
+
+  const auto n = static_cast<double>(total());
+  nlohmann::json j;
+  j["mode"] = opts.mode;
+  j["connections"] = conns_.size();
+  j["senders"] = senders_;
+  j["messages"] = total();
+  j["messages_per_connection"] = opts.messages;
+  j["size"] = opts.size;
+  j["window"] = opts.window;
+  j["rate"] = opts.rate > 0 ? nlohmann::json(opts.rate) : nlohmann::json(nullptr);
+  j["threads"] = opts.threads;
+  j["register_seconds"] = registered_after_;
+  j["seconds"] = seconds_between(send_begin_.at, end_.at);
+  const double send_seconds = seconds_between(send_begin_.at, sends_done_.at);
+  j["sends_per_s"] = n / send_seconds;
+
+  std::vector<std::int64_t> lat;
+  for (const auto& c : conns_) lat.insert(lat.end(), c->latencies_ns.begin(), c->latencies_ns.end());
+  std::ranges::sort(lat);
+  if (!lat.empty()) {
+    j["p50_ms"] = percentile_ms(lat, 0.50);
+    j["p99_ms"] = percentile_ms(lat, 0.99);
+    j["p999_ms"] = percentile_ms(lat, 0.999);
+    j["max_ms"] = static_cast<double>(lat.back()) / 1e6;
+  } else {
+    j["p50_ms"] = j["p99_ms"] = j["p999_ms"] = j["max_ms"] = nullptr;
+  }
+  if (offline()) {
+    j["drain_seconds"] = seconds_between(drain_begin_.at, end_.at);
+    j["drain_per_s"] = n / seconds_between(drain_begin_.at, end_.at);
+  } else {
+    j["drain_per_s"] = nullptr;
+  }
+  const auto cpu = [](const mark& a, const mark& b) -> nlohmann::json {
+    if (!a.server_cpu || !b.server_cpu) return nullptr;
+    return *b.server_cpu - *a.server_cpu;
+  };
+  j["server_cpu_s"] = cpu(send_begin_, end_);
+  j["server_cpu_us_per_msg"] =
+      j["server_cpu_s"].is_null() ? nlohmann::json(nullptr)
+                                  : nlohmann::json(j["server_cpu_s"].get<double>() / n * 1e6);
+  if (offline()) {
+    j["server_cpu_queue_s"] = cpu(send_begin_, sends_done_);
+    j["server_cpu_drain_s"] = cpu(drain_begin_, end_);
+  }
+  j["loadgen_cpu_s"] = end_.self_cpu - send_begin_.self_cpu;
+  // Where havend's CPU went, thread by thread (the main thread runs the I/O
+  // loop; the store's writer and RocksDB's threads are the others).
+  std::vector<std::pair<double, nlohmann::json>> busy;
+  for (const auto& [tid, after] : end_.server_threads) {
+    const auto before = send_begin_.server_threads.find(tid);
+    const double used =
+        after.seconds - (before == send_begin_.server_threads.end() ? 0 : before->second.seconds);
+    if (used <= 0) continue;
+    busy.emplace_back(used, nlohmann::json{{"tid", tid},
+                                           {"name", after.name},
+                                           {"main", tid == opts.server_pid},
+                                           {"cpu_s", used}});
+  }
+  std::ranges::sort(busy, std::greater<>{}, &std::pair<double, nlohmann::json>::first);
+  j["server_threads"] = nlohmann::json::array();
+  for (auto& [_, t] : busy) j["server_threads"].push_back(std::move(t));
+
+  // The human summary.
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(0);
+  out << "haven_loadgen " << opts.mode << ": " << senders_ << " senders x " << opts.messages
+      << " messages of " << opts.size << " B, window " << opts.window;
+  if (opts.rate > 0) out << ", paced at " << opts.rate << " msg/s";
+  out << "\n";
+  out << "  durable-ack sends: " << n / send_seconds << " msg/s";
+  out.precision(2);
+  out << " (" << send_seconds << " s)\n";
+  if (!lat.empty()) {
+    out.precision(3);
+    out << "  send-to-delivery latency: p50 " << j["p50_ms"].get<double>() << " ms, p99 "
+        << j["p99_ms"].get<double>() << " ms, p99.9 " << j["p999_ms"].get<double>()
+        << " ms, max " << j["max_ms"].get<double>() << " ms\n";
+  }
+  if (offline()) {
+    out.precision(0);
+    out << "  drain after reconnect: " << j["drain_per_s"].get<double>() << " msg/s";
+    out.precision(2);
+    out << " (" << j["drain_seconds"].get<double>() << " s)\n";
+  }
+  out.precision(2);
+  if (!j["server_cpu_s"].is_null())
+    out << "  havend CPU: " << j["server_cpu_s"].get<double>() << " s ("
+        << j["server_cpu_us_per_msg"].get<double>() << " us per message)\n";
+  if (!j["server_threads"].empty()) {
+    out << "  havend CPU by thread:";
+    for (const auto& t : j["server_threads"])
+      out << " " << (t["main"].get<bool>() ? std::string("main") : t["name"].get<std::string>())
+          << "[" << t["tid"].get<long>() << "] " << t["cpu_s"].get<double>() << " s";
+    out << "\n";
+  }
+  out << "  loadgen CPU: " << j["loadgen_cpu_s"].get<double>() << " s\n";
+  out << "  every send acknowledged, every envelope delivered exactly once\n";
+  std::cout << out.str() << std::flush;
+
+  if (!opts.json.empty()) {
+    if (opts.json == "-") {
+      std::cout << j.dump() << "\n";
+    } else {
+      std::ofstream f(opts.json);
+      f << j.dump() << "\n";
+      if (!f) {
+        std::cerr << "haven_loadgen: cannot write " << opts.json << "\n";
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+std::vector<std::string> read_tokens(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("cannot read invites file " + file);
+  std::vector<std::string> tokens;
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    const auto last = line.find_last_not_of(" \t\r");
+    tokens.push_back(line.substr(first, last - first + 1));
+  }
+  return tokens;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  crypto::ensure_sodium();
+  options o;
+  CLI::App app{
+      "haven_loadgen: drives a running havend on 127.0.0.1 with authenticated WebSocket\n"
+      "connections and reports durable-ack sends/s, send-to-delivery latency and drain rate.\n"
+      "Each connection registers with one invite token (havend admin invite ORG --count N).\n"
+      "Exits non-zero if any send is not acknowledged or any envelope is not delivered\n"
+      "exactly once, or if the run does not finish within --timeout."};
+  app.add_option("-p,--port", o.port, "havend's port on 127.0.0.1")->required();
+  app.add_option("--invites", o.invites,
+                 "File of invite tokens, one a line (online: N needed, offline: 2N)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--mode", o.mode,
+                 "online: recipients connected; offline: queue to disconnected recipients, "
+                 "then drain")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"online", "offline"}));
+  app.add_option("-n,--connections", o.connections,
+                 "Sending connections (offline adds as many recipients)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 100000));
+  app.add_option("-m,--messages", o.messages, "Envelopes each sending connection sends")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--size", o.size, "Sealed bytes per envelope (at least 8: the send time)")
+      ->capture_default_str()
+      ->check(CLI::Range(8, 64 << 20));
+  app.add_option("-w,--window", o.window, "Unacknowledged sends in flight per connection")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--rate", o.rate, "Total messages/s over all senders, paced; 0 = flat out")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e8));
+  app.add_option("--threads", o.threads, "Threads running the client io_context")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--timeout", o.timeout, "Seconds before the run gives up (and fails)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
+  app.add_option("--json", o.json, "Write the result as one JSON object to FILE ('-': stdout)");
+  app.add_option("--server-pid", o.server_pid,
+                 "havend's pid: report its CPU seconds (from /proc/PID/stat) over the run")
+      ->check(CLI::Range(1, 1 << 22));
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    auto tokens = read_tokens(o.invites);
+    const std::size_t needed = o.mode == "offline" ? 2 * o.connections : o.connections;
+    if (tokens.size() < needed) {
+      std::cerr << "haven_loadgen: " << o.invites << " holds " << tokens.size()
+                << " invite tokens; this run needs " << needed << "\n";
+      return 2;
+    }
+    if (o.server_pid > 0 && !process_cpu_seconds(o.server_pid)) {
+      std::cerr << "haven_loadgen: cannot read /proc/" << o.server_pid << "/stat\n";
+      return 2;
+    }
+    bench b(o, std::move(tokens));
+    return b.run();
+  } catch (const std::exception& e) {
+    std::cerr << "haven_loadgen: " << e.what() << "\n";
+    return 1;
+  }
+}
