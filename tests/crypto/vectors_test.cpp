@@ -113,6 +113,17 @@ TEST_CASE("HKDF, X25519, Ed25519 and XChaCha20-Poly1305 vector files pass", "[ve
     CHECK(to_hex(k.public_key()) == c["alice_public"].get<std::string>());
     CHECK(to_hex(x25519(k, h(c["bob_public"]))->view()) == c["shared"].get<std::string>());
   }
+  for (const auto& c : x["iterated_from_9"]) {
+    std::vector<std::uint8_t> k(32, 0), u(32, 0);
+    k[0] = u[0] = 9;
+    for (int i = 0; i < c["iterations"].get<int>(); ++i) {
+      auto key = x25519_key_pair::from_secret(std::span<const std::uint8_t, 32>(k.data(), 32));
+      const auto next = x25519(key, u).value();
+      u = k;
+      k.assign(next.view().begin(), next.view().end());
+    }
+    CHECK(to_hex(k) == c["output"].get<std::string>());
+  }
   auto any = x25519_key_pair::generate(test::seeded(1));
   for (const auto& c : x["low_order"]) {
     auto r = x25519(any, h(c["public_key"]));

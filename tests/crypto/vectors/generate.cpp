@@ -176,6 +176,24 @@ std::string x25519_file() {
     expect(to_hex(x25519(k, unhex(u)).value().view()) == output, "RFC 7748 5.2");
     out["scalar_multiplication"].push_back({{"scalar", scalar}, {"u", u}, {"output", output}});
   }
+  // RFC 7748 5.2 iterated: k = u = 9 initially; each round k, u = X25519(k, u), k.
+  {
+    std::vector<std::uint8_t> k(32, 0), u(32, 0);
+    k[0] = 9;
+    u[0] = 9;
+    json iterated = json::array();
+    for (int round = 1; round <= 1000; ++round) {
+      auto key = x25519_key_pair::from_secret(std::span<const std::uint8_t, 32>(k.data(), 32));
+      const auto next = x25519(key, u).value();
+      u = k;
+      k.assign(next.view().begin(), next.view().end());
+      if (round == 1 || round == 1000) iterated.push_back({{"iterations", round}, {"output", to_hex(k)}});
+    }
+    expect(iterated[0]["output"] == "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079" &&
+               iterated[1]["output"] == "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51",
+           "RFC 7748 5.2 iterated");
+    out["iterated_from_9"] = iterated;
+  }
   const char* a_priv = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
   const char* a_pub = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a";
   const char* b_priv = "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb";
