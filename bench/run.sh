@@ -206,14 +206,16 @@ section=$work/relay.md
   echo "Totals: $(thousands "$total_online") / $(thousands "$total_rate") / $(thousands "$total_offline") envelopes; every send acknowledged and every"
   echo "envelope delivered exactly once (the load generator fails the run otherwise)."
   echo "havend CPU is its utime + stime from /proc over the measured part of each run, per message"
-  echo "(offline: queueing and draining together)."
+  echo "(offline: queueing and draining together). Flat-out latency is mostly queueing: with"
+  echo "$connections x $window sends in flight it is about $((connections * window)) / (sends/s)."
   echo
   echo "- Commit: \`$commit\`, build type ${build_type:-default}"
   echo "- Date: $date"
   echo "- Machine: $(nproc) cores ($cpu_model), $mem memory, Linux $(uname -r)."
   echo "  havend and the load generator share these cores at the same time, so the"
-  echo "  figures are for both together. Other processes used $other_cpu CPU-seconds during the"
-  echo "  ${wall} s of runs (0 would be an undisturbed machine)."
+  echo "  figures are for both together. Everything else (other processes, and kernel threads"
+  echo "  such as the ext4 journal, partly working for havend) used $other_cpu CPU-seconds during"
+  echo "  the ${wall} s of runs."
   echo "- Command: \`make bench\`, i.e. \`bench/run.sh $(realpath --relative-to="$repo" "$build" 2>/dev/null || echo "$build")\`, which runs"
   echo
   echo '```'
