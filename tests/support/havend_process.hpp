@@ -83,6 +83,7 @@ class havend_process {
   }
 
   // Starts havend and waits for its "listening" line; returns the port.
+  // A restart comes back on the same port, so clients can reconnect.
   unsigned short start() {
     int pipe_fds[2];
     if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
@@ -92,7 +93,8 @@ class havend_process {
       const int err = open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       if (err >= 0) dup2(err, STDERR_FILENO);
       close(pipe_fds[0]);
-      std::vector<std::string> argv{binary(), "--port", "0", "--data-dir", data_dir_.string()};
+      std::vector<std::string> argv{binary(), "--port", std::to_string(port_), "--data-dir",
+                                    data_dir_.string()};
       argv.insert(argv.end(), extra_.begin(), extra_.end());
       std::vector<char*> args;
       for (auto& a : argv) args.push_back(a.data());
