@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build ccache pkg-config make
   libsodium-dev libboost-dev librocksdb-dev libprotobuf-dev protobuf-compiler
-  catch2 libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  catch2 libbenchmark-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
 )
 # Extra groups: `install-deps.sh web` adds what the browser client needs.
 for group in "$@"; do

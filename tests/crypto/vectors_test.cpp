@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path vectors_dir = HAVEN_CRYPTO_VECTORS_DIR;
+const fs::path vectors_dir = HAVEN_VECTORS_DIR;
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
