@@ -92,7 +92,6 @@ class rocksdb_store final : public store {
                 std::vector<rocksdb::ColumnFamilyHandle*> handles)
       : options_(opts), db_(db) {
     std::copy(handles.begin(), handles.end(), cf_.begin());
-    write_options_.sync = opts.sync;
   }
 
   ~rocksdb_store() override { close(); }
@@ -211,7 +210,7 @@ class rocksdb_store final : public store {
       if (frame.envelope().envelope_id() != keys::view(id))
         return std::unexpected(make_error_code(errc::not_found));
       return remove_entry(ctx, device, key);
-    });
+    }, false);
   }
 
   void expire(std::int64_t cutoff, completion<std::size_t> done) override {
@@ -369,13 +368,21 @@ class rocksdb_store final : public store {
   };
   // Runs on the writer thread after the batch is committed (or not).
   using finisher = std::function<void(std::error_code commit_error)>;
-  using job = std::function<finisher(write_context&)>;
+  struct job {
+    std::function<finisher(write_context&)> prepare;
+    // Needs the synced WAL before completing. Deletes (acks, expiry) do
+    // not: losing one in a crash only means a redelivery, which clients
+    // drop by envelope id; a later synced batch persists them anyway.
+    bool durable = true;
+  };
 
   // Wraps a request: `prepare` runs on the writer thread against the
   // batch; its result reaches `done` once the batch is durable.
   template <typename T, typename Prepare>
-  void submit(completion<T> done, Prepare prepare) {
-    job j = [done, prepare = std::move(prepare)](write_context& ctx) mutable -> finisher {
+  void submit(completion<T> done, Prepare prepare, bool durable = true) {
+    job j;
+    j.durable = durable;
+    j.prepare = [done, prepare = std::move(prepare)](write_context& ctx) mutable -> finisher {
       auto prepared = std::make_shared<result<T>>(prepare(ctx));
       return [done = std::move(done), prepared](std::error_code commit_error) {
         if (commit_error && prepared->has_value()) return done(std::unexpected(commit_error));
@@ -413,10 +420,16 @@ class rocksdb_store final : public store {
       write_context ctx{db_.get(), batch, cf_};
       std::vector<finisher> finishers;
       finishers.reserve(group.size());
-      for (auto& j : group) finishers.push_back(j(ctx));
+      bool durable = false;
+      for (auto& j : group) {
+        finishers.push_back(j.prepare(ctx));
+        durable = durable || j.durable;
+      }
       std::error_code commit_error;
       if (batch.GetWriteBatch()->Count() > 0) {
-        auto s = db_->Write(write_options_, batch.GetWriteBatch());
+        rocksdb::WriteOptions write_options;
+        write_options.sync = options_.sync && durable;
+        auto s = db_->Write(write_options, batch.GetWriteBatch());
         if (!s.ok()) {
           commit_error = to_error(s);
           counters_.clear();  // they may hold this failed batch's increments
@@ -515,13 +528,13 @@ class rocksdb_store final : public store {
             ++p.removed;
           }
           return p;
-        });
+        },
+        false);
   }
 
   options options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, f_count> cf_{};
-  rocksdb::WriteOptions write_options_;
   std::array<std::uint8_t, 16> server_id_{};
 
   std::mutex mutex_;

@@ -127,6 +127,7 @@ class store {
 
   // Deletes the envelope at `seq` only if its id is `id`; not_found if there
   // is none at seq or it carries another id (nothing is deleted then).
+  // Not synced on its own: after a crash an acked envelope may come again.
   virtual void ack(const device_address& device, std::uint64_t seq, const envelope_id& id,
                    completion<void> done) = 0;
 
