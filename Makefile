@@ -47,8 +47,11 @@ test-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN) --output-on-failure -j 2
 
+# Relay load (bench/run.sh) and CLI latency (bench/cli_latency.sh); both
+# rewrite their section of docs/BENCHMARKS.md.
 bench: deps
 	bench/run.sh build-bench
+	bench/cli_latency.sh build-bench
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-bench

@@ -233,19 +233,4 @@ if [[ ${BENCH_NO_WRITE:-0} == 1 ]]; then
   exit 0
 fi
 
-doc=$repo/docs/BENCHMARKS.md
-mkdir -p "$(dirname "$doc")"
-[[ -f $doc ]] || printf '# Benchmarks\n\n' >"$doc"
-# Replace the "## Relay" section (up to the next "## " heading) or append it.
-awk -v section="$section" '
-  BEGIN { while ((getline line < section) > 0) text = text line "\n" }
-  /^## Relay[[:space:]]*$/ { printf "%s", text; skipping = 1; written = 1; next }
-  skipping && /^## / { skipping = 0 }
-  !skipping { print }
-  END {
-    if (!written) { if (NR > 0) print ""; printf "%s", text }
-  }
-' "$doc" >"$work/BENCHMARKS.md.new"
-# Squeeze runs of blank lines the splice may leave.
-cat -s "$work/BENCHMARKS.md.new" >"$doc"
-say "wrote the Relay section of $doc"
+"$repo/bench/write_section.sh" Relay "$section"
