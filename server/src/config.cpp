@@ -83,6 +83,7 @@ config load_config_file(const std::filesystem::path& file, config c) {
   read_rate(t, file, "limits.logins_per_address", c.logins_per_address);
   read_rate(t, file, "limits.sends_per_mailbox", c.sends_per_mailbox);
   read_rate(t, file, "limits.prekey_fetches_per_mailbox", c.prekey_fetches_per_mailbox);
+  read_number<std::uint32_t>(t, file, "limits.vault_max_failures", c.vault_max_failures, 1, 1000);
 
   long long days = c.envelope_ttl.count() / 24;
   read_number<long long>(t, file, "store.envelope_ttl_days", days, 1, 3650);

@@ -55,6 +55,7 @@ std::pair<wire::ErrorCode, const char*> wire_error(std::error_code ec) {
       case store::errc::not_found: return {wire::ERROR_NOT_FOUND, "not found"};
       case store::errc::no_space: return {wire::ERROR_STORAGE_FULL, "server storage is full"};
       case store::errc::shutting_down: return {wire::ERROR_UNAVAILABLE, "server is shutting down"};
+      case store::errc::not_owner: return {wire::ERROR_ACCESS_DENIED, "access denied"};
       default: break;
     }
   }
@@ -169,12 +170,15 @@ void websocket_session::handle(wire::ClientFrame& frame) {
     return reply_error(id, wire::ERROR_UNKNOWN_REQUEST, "unknown or missing request body");
   if (kind == body::kRegister) return handle_register(id, frame.register_());
   if (kind == body::kAuth) return handle_auth(id, frame.auth());
+  if (kind == body::kVaultHeader) return handle_vault_header(id, frame.vault_header());
+  if (kind == body::kVaultOpen) return handle_vault_open(id, frame.vault_open());
   if (!address_) return reply_error(id, wire::ERROR_NOT_AUTHENTICATED, "log in first");
   switch (kind) {
     case body::kUploadPrekeys: return handle_upload_prekeys(id, frame.upload_prekeys());
     case body::kFetchPrekeys: return handle_fetch_prekeys(id, frame.fetch_prekeys());
     case body::kSend: return handle_send(id, *frame.mutable_send());
     case body::kAck: return handle_ack(id, frame.ack());
+    case body::kVaultStore: return handle_vault_store(id, *frame.mutable_vault_store());
     case body::kPing: {
       wire::ServerFrame pong;
       pong.set_request_id(id);
@@ -414,6 +418,73 @@ void websocket_session::request_finished() {
   --pending_;
   if (closing_) return maybe_close();
   do_read();
+}
+
+// ---------------------------------------------------------------- vault
+
+void websocket_session::handle_vault_store(std::uint64_t id, wire::VaultStoreRequest& r) {
+  if (r.vault_id().size() != k_id_size || r.auth_verifier().size() != k_key_size ||
+      r.header().size() > 64 || r.sealed().empty())
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT,
+                       "vault_id 16 bytes, auth_verifier 32, header at most 64, sealed non-empty");
+  relay_.store.store_vault(address_->mailbox, to_array<16>(r.vault_id()),
+                           std::move(*r.mutable_header()), to_array<32>(r.auth_verifier()),
+                           std::move(*r.mutable_sealed()),
+                           on_strand<void>([this, id](store::result<void> stored) {
+                             if (!stored) {
+                               const auto [code, text] = wire_error(stored.error());
+                               return reply_error(id, code, text);
+                             }
+                             wire::ServerFrame out;
+                             out.set_request_id(id);
+                             out.mutable_vault_stored();
+                             reply(out);
+                           }));
+}
+
+void websocket_session::handle_vault_header(std::uint64_t id, const wire::VaultHeaderRequest& r) {
+  if (!relay_.logins.allow(peer_))
+    return reply_error(id, wire::ERROR_RATE_LIMITED, "too many attempts; wait and retry");
+  if (r.vault_id().size() != k_id_size)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "vault_id must be 16 bytes");
+  auto found = relay_.store.find_vault(to_array<16>(r.vault_id()), relay_.cfg.vault_max_failures);
+  if (!found) {
+    const auto [code, text] = wire_error(found.error());
+    return reply_error(id, code, text);
+  }
+  wire::ServerFrame out;
+  out.set_request_id(id);
+  out.mutable_vault_header()->set_header(found->header);
+  out.mutable_vault_header()->set_tries_left(found->tries_left);
+  reply(out);
+}
+
+void websocket_session::handle_vault_open(std::uint64_t id, const wire::VaultOpenRequest& r) {
+  if (!relay_.logins.allow(peer_))
+    return reply_error(id, wire::ERROR_RATE_LIMITED, "too many attempts; wait and retry");
+  if (r.vault_id().size() != k_id_size || r.auth_key().size() != k_key_size)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "vault_id 16 bytes, auth_key 32");
+  relay_.store.open_vault(
+      to_array<16>(r.vault_id()), crypto::hash256(crypto::bytes_of(r.auth_key())),
+      relay_.cfg.vault_max_failures,
+      on_strand<store::vault_opening>([this, id](store::result<store::vault_opening> opening) {
+        if (!opening) {
+          const auto [code, text] = wire_error(opening.error());
+          return reply_error(id, code, text);
+        }
+        if (!opening->opened) {
+          spdlog::info("wrong vault passphrase ({} tries left)", opening->tries_left);
+          return reply_error(id, opening->tries_left > 0 ? wire::ERROR_AUTH_FAILED : wire::ERROR_NOT_FOUND,
+                             opening->tries_left > 0
+                                 ? "wrong passphrase; " + std::to_string(opening->tries_left) +
+                                       " tries left"
+                                 : std::string("wrong passphrase; the vault has been destroyed"));
+        }
+        wire::ServerFrame out;
+        out.set_request_id(id);
+        out.mutable_vault_opened()->set_sealed(std::move(opening->sealed));
+        reply(out);
+      }));
 }
 
 // ---------------------------------------------------------------- delivery

@@ -48,6 +48,9 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void handle_fetch_prekeys(std::uint64_t id, const wire::FetchPrekeysRequest& request);
   void handle_send(std::uint64_t id, wire::SendRequest& request);
   void handle_ack(std::uint64_t id, const wire::AckRequest& request);
+  void handle_vault_store(std::uint64_t id, wire::VaultStoreRequest& request);
+  void handle_vault_header(std::uint64_t id, const wire::VaultHeaderRequest& request);
+  void handle_vault_open(std::uint64_t id, const wire::VaultOpenRequest& request);
 
   // Checks a presented access key against the mailbox's; false for an
   // unknown mailbox too, so the two cannot be told apart.

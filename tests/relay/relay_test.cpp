@@ -515,3 +515,71 @@ TEST_CASE("the example config in deploy/ is valid and flags override it", "[rela
   CHECK(havend.start() != 8080);
   CHECK(havend.stop() == 0);
 }
+
+TEST_CASE("a roaming vault: stored by its owner, opened before log-in, destroyed after wrong tries",
+          "[relay][vault]") {
+  temp_dir config_dir;
+  std::ofstream(config_dir.path() / "vault.toml") << "[limits]\nvault_max_failures = 3\n";
+  relay_fixture f({"--config", (config_dir.path() / "vault.toml").string()});
+  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
+  f.start();
+  test_device survivor, other;
+  f.enroll(survivor, i1);
+  f.enroll(other, i2);
+  const auto vault_id = random_string(16);
+  const auto k_auth = random_string(32);
+  const auto verifier = crypto::hash256(crypto::bytes_of(k_auth));
+  const auto store_frame = [&](const std::string& sealed) {
+    wire::ClientFrame f2;
+    auto* v = f2.mutable_vault_store();
+    v->set_vault_id(vault_id);
+    v->set_header("salt-and-limits");
+    v->set_auth_verifier(std::string(reinterpret_cast<const char*>(verifier.data()), 32));
+    v->set_sealed(sealed);
+    return f2;
+  };
+  {
+    auto anon = f.connect();
+    CHECK(error_of(anon.request(store_frame("x"))) == wire::ERROR_NOT_AUTHENTICATED);
+    auto c = f.connect();
+    REQUIRE(survivor.login_on(c).has_authenticated());
+    REQUIRE(c.request(store_frame("the sealed vault")).has_vault_stored());
+    auto o = f.connect();
+    REQUIRE(other.login_on(o).has_authenticated());
+    CHECK(error_of(o.request(store_frame("hijack"))) == wire::ERROR_ACCESS_DENIED);
+  }
+  const auto open_frame = [&](const std::string& key) {
+    wire::ClientFrame f2;
+    f2.mutable_vault_open()->set_vault_id(vault_id);
+    f2.mutable_vault_open()->set_auth_key(key);
+    return f2;
+  };
+  {
+    // A library computer: nothing local. Header, open, then log in on the
+    // same connection with the device key from the vault.
+    auto c = f.connect();
+    wire::ClientFrame header;
+    header.mutable_vault_header()->set_vault_id(vault_id);
+    auto h = c.request(header);
+    REQUIRE(h.has_vault_header());
+    CHECK(h.vault_header().header() == "salt-and-limits");
+    CHECK(h.vault_header().tries_left() == 3);
+    auto wrong = c.request(open_frame(random_string(32)));
+    CHECK(error_of(wrong) == wire::ERROR_AUTH_FAILED);
+    CHECK(wrong.error().message().find("2 tries left") != std::string::npos);
+    auto opened = c.request(open_frame(k_auth));
+    REQUIRE(opened.has_vault_opened());
+    CHECK(opened.vault_opened().sealed() == "the sealed vault");
+    CHECK(survivor.login_on(c).has_authenticated());
+  }
+  {
+    auto c = f.connect();
+    CHECK(error_of(c.request(open_frame(random_string(32)))) == wire::ERROR_AUTH_FAILED);
+    CHECK(error_of(c.request(open_frame(random_string(32)))) == wire::ERROR_AUTH_FAILED);
+    auto last = c.request(open_frame(random_string(32)));
+    CHECK(error_of(last) == wire::ERROR_NOT_FOUND);
+    CHECK(last.error().message().find("destroyed") != std::string::npos);
+    // Gone for good, even with the right passphrase.
+    CHECK(error_of(c.request(open_frame(k_auth))) == wire::ERROR_NOT_FOUND);
+  }
+}

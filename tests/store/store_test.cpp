@@ -307,3 +307,62 @@ TEST_CASE("changes after close are refused, not lost silently", "[store]") {
   f.db->close();
   CHECK(f.send(m, 1).error() == errc::shutting_down);
 }
+
+TEST_CASE("a vault opens with its verifier, and wrong tries destroy it at the limit", "[store][vault]") {
+  fixture f;
+  auto owner = f.make_account(1);
+  const auto id = filled<16>(0x77);
+  const auto good = filled<32>(0x11), bad = filled<32>(0x22);
+  REQUIRE(wait_for<void>([&](auto done) {
+    f.db->store_vault(owner, id, "header", good, "sealed vault", done);
+  }));
+  auto header = f.db->find_vault(id, 3);
+  REQUIRE(header.has_value());
+  CHECK(header->header == "header");
+  CHECK(header->tries_left == 3);
+
+  const auto open = [&](const verifier& v) {
+    auto r = wait_for<vault_opening>([&](auto done) { f.db->open_vault(id, v, 3, done); });
+    REQUIRE(r.has_value());
+    return *r;
+  };
+  auto miss = open(bad);
+  CHECK_FALSE(miss.opened);
+  CHECK(miss.tries_left == 2);
+  CHECK(miss.sealed.empty());
+  auto hit = open(good);
+  CHECK(hit.opened);
+  CHECK(hit.sealed == "sealed vault");
+  CHECK(f.db->find_vault(id, 3)->tries_left == 3);  // a success resets the count
+
+  CHECK(open(bad).tries_left == 2);
+  f.reopen();  // counted on disk
+  CHECK(f.db->find_vault(id, 3)->tries_left == 2);
+  CHECK(open(bad).tries_left == 1);
+  auto last = open(bad);
+  CHECK_FALSE(last.opened);
+  CHECK(last.tries_left == 0);
+  CHECK(f.db->find_vault(id, 3).error() == errc::not_found);
+  auto gone = wait_for<vault_opening>([&](auto done) { f.db->open_vault(id, good, 3, done); });
+  CHECK(gone.error() == errc::not_found);
+}
+
+TEST_CASE("only the owner can replace a vault", "[store][vault]") {
+  fixture f;
+  auto owner = f.make_account(1);
+  auto other = f.make_account(2);
+  const auto id = filled<16>(0x78);
+  REQUIRE(wait_for<void>([&](auto done) {
+    f.db->store_vault(owner, id, "h", filled<32>(1), "v1", done);
+  }));
+  auto stolen = wait_for<void>([&](auto done) {
+    f.db->store_vault(other, id, "h", filled<32>(2), "mine now", done);
+  });
+  CHECK(stolen.error() == errc::not_owner);
+  REQUIRE(wait_for<void>([&](auto done) {
+    f.db->store_vault(owner, id, "h2", filled<32>(3), "v2", done);
+  }));
+  auto r = wait_for<vault_opening>([&](auto done) { f.db->open_vault(id, filled<32>(3), 10, done); });
+  REQUIRE(r.has_value());
+  CHECK(r->sealed == "v2");
+}

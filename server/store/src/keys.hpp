@@ -8,6 +8,7 @@
 //   queue     mailbox(16) device(4) seq(8)               -> wire ServerFrame (push)
 //   orgs      org(16)                                    -> OrgRecord
 //   invites   BLAKE2b-256(token)(32)                     -> InviteRecord
+//   vault     vault id(16)                               -> VaultRecord
 //   default   "server_id"                                -> 16 random bytes
 
 #include <cstdint>

@@ -33,6 +33,7 @@ class store_category final : public std::error_category {
       case errc::corrupt: return "corrupt record";
       case errc::shutting_down: return "store is shutting down";
       case errc::locked: return "data directory is in use by another process";
+      case errc::not_owner: return "the vault belongs to another mailbox";
     }
     return "unknown store error";
   }
@@ -57,9 +58,20 @@ std::array<std::uint8_t, N> to_array(std::string_view s) {
 std::int64_t round_down(std::int64_t t, std::int64_t unit) { return t - (t % unit); }
 
 // The column families, in the order they are opened.
-enum family : std::size_t { f_default, f_accounts, f_prekeys, f_queue, f_orgs, f_invites, f_count };
+enum family : std::size_t {
+  f_default, f_accounts, f_prekeys, f_queue, f_orgs, f_invites, f_vault, f_count
+};
 constexpr std::array<const char*, f_count> k_family_names = {
-    "default", "accounts", "prekeys", "queue", "orgs", "invites"};
+    "default", "accounts", "prekeys", "queue", "orgs", "invites", "vault"};
+
+// Constant-time equality of two verifiers (hashes), so timing does not
+// tell how many leading bytes of a guess were right.
+bool same_verifier(std::string_view a, const verifier& b) {
+  if (a.size() != b.size()) return false;
+  std::uint8_t diff = 0;
+  for (std::size_t i = 0; i < b.size(); ++i) diff |= static_cast<std::uint8_t>(a[i]) ^ b[i];
+  return diff == 0;
+}
 
 // What a request sees while it is prepared on the writer thread: committed
 // state plus the earlier requests of the same batch.
@@ -156,7 +168,74 @@ class rocksdb_store final : public store {
     return out;
   }
 
+  result<vault_header_info> find_vault(const vault_id& id, std::uint32_t max_failures) override {
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), cf_[f_vault], keys::view(id), &value);
+    if (!s.ok()) return std::unexpected(to_error(s));
+    VaultRecord record;
+    if (!record.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+    return vault_header_info{record.header(),
+                             record.failures() >= max_failures ? 0 : max_failures - record.failures()};
+  }
+
   // ---- changes
+
+  void store_vault(const mailbox_id& owner, const vault_id& id, std::string header,
+                   const verifier& auth_verifier, std::string sealed,
+                   completion<void> done) override {
+    submit(std::move(done), [=, this, header = std::move(header),
+                             sealed = std::move(sealed)](write_context& ctx) -> result<void> {
+      std::string value;
+      auto s = ctx.get(f_vault, keys::view(id), &value);
+      if (s.ok()) {
+        VaultRecord existing;
+        if (!existing.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+        if (existing.mailbox_id() != keys::view(owner))
+          return std::unexpected(make_error_code(errc::not_owner));
+      } else if (!s.IsNotFound()) {
+        return std::unexpected(to_error(s));
+      }
+      VaultRecord record;
+      record.set_mailbox_id(keys::bytes(owner));
+      record.set_header(header);
+      record.set_auth_verifier(keys::bytes(auth_verifier));
+      record.set_sealed(sealed);
+      ctx.put(f_vault, keys::view(id), record.SerializeAsString());
+      return {};
+    });
+  }
+
+  void open_vault(const vault_id& id, const verifier& presented, std::uint32_t max_failures,
+                  completion<vault_opening> done) override {
+    // Durable: a wrong try must be counted on disk before it is answered,
+    // or a crash would hand the guesser more tries.
+    submit(std::move(done), [=](write_context& ctx) -> result<vault_opening> {
+      std::string value;
+      auto s = ctx.get(f_vault, keys::view(id), &value);
+      if (!s.ok()) return std::unexpected(to_error(s));
+      VaultRecord record;
+      if (!record.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+      vault_opening out;
+      if (same_verifier(record.auth_verifier(), presented) && record.failures() < max_failures) {
+        out.opened = true;
+        out.sealed = record.sealed();
+        out.tries_left = max_failures;
+        if (record.failures() != 0) {
+          record.set_failures(0);
+          ctx.put(f_vault, keys::view(id), record.SerializeAsString());
+        }
+        return out;
+      }
+      record.set_failures(record.failures() + 1);
+      if (record.failures() >= max_failures) {
+        ctx.del(f_vault, keys::view(id));  // destroyed: nobody can open it now
+      } else {
+        out.tries_left = max_failures - record.failures();
+        ctx.put(f_vault, keys::view(id), record.SerializeAsString());
+      }
+      return out;
+    });
+  }
 
   void enqueue(const mailbox_id& mailbox, const envelope_id& id,
                std::vector<device_envelope> envelopes, std::int64_t received_at,

@@ -32,6 +32,7 @@ struct config {
   rate logins_per_address{2, 30};
   rate sends_per_mailbox{200, 1000};
   rate prekey_fetches_per_mailbox{1, 20};
+  std::uint32_t vault_max_failures = 10;  // wrong passphrases before a vault is destroyed
   // [store]
   std::chrono::hours envelope_ttl{24 * 30};
   std::chrono::seconds expiry_interval{300};

@@ -31,6 +31,8 @@ using mailbox_id = std::array<std::uint8_t, 16>;
 using envelope_id = std::array<std::uint8_t, 16>;
 using org_id = std::array<std::uint8_t, 16>;
 using token_hash = std::array<std::uint8_t, 32>;
+using vault_id = std::array<std::uint8_t, 16>;
+using verifier = std::array<std::uint8_t, 32>;
 
 struct device_address {
   mailbox_id mailbox{};
@@ -50,6 +52,7 @@ enum class errc {
   corrupt,           // a stored record does not parse
   shutting_down,     // the store is closing and takes no more changes
   locked,            // another process (a running havend) holds the directory
+  not_owner,         // the vault id belongs to another mailbox
 };
 [[nodiscard]] const std::error_category& category() noexcept;
 [[nodiscard]] std::error_code make_error_code(errc e) noexcept;
@@ -99,6 +102,17 @@ struct invite {
   std::int64_t expires_at = 0;
 };
 
+struct vault_header_info {
+  std::string header;
+  std::uint32_t tries_left = 0;
+};
+
+struct vault_opening {
+  bool opened = false;      // the verifier matched
+  std::string sealed;       // the vault, when opened
+  std::uint32_t tries_left = 0;  // after this attempt; 0 means it was destroyed
+};
+
 template <typename T>
 using completion = std::function<void(result<T>)>;
 
@@ -115,6 +129,9 @@ class store {
   // This install's random id, made on first open; clients sign it at log-in.
   [[nodiscard]] virtual const std::array<std::uint8_t, 16>& server_id() const noexcept = 0;
   [[nodiscard]] virtual result<std::vector<OrgRecord>> list_orgs() = 0;
+  // The clear header of a vault and its wrong tries left. Errors: not_found.
+  [[nodiscard]] virtual result<vault_header_info> find_vault(const vault_id& id,
+                                                             std::uint32_t max_failures) = 0;
 
   // ---- changes (group-committed; `done` runs on the writer thread)
 
@@ -148,6 +165,19 @@ class store {
   // prekey, which is deleted (each is handed out once), or the last-resort
   // key when none are left.
   virtual void claim_prekeys(const mailbox_id& mailbox, completion<wire::PrekeyBundle> done) = 0;
+
+  // Stores or replaces `owner`'s vault; resets its wrong-try count.
+  // Errors: not_owner (the id is bound to another mailbox).
+  virtual void store_vault(const mailbox_id& owner, const vault_id& id, std::string header,
+                           const verifier& auth_verifier, std::string sealed,
+                           completion<void> done) = 0;
+
+  // Compares `presented` (the hash of the k_auth offered) with the vault's
+  // verifier in constant time. A match resets the count and returns the
+  // vault; a miss counts one wrong try, durably, before the answer, and
+  // the try that reaches `max_failures` deletes the vault. Errors: not_found.
+  virtual void open_vault(const vault_id& id, const verifier& presented,
+                          std::uint32_t max_failures, completion<vault_opening> done) = 0;
 
   // Names are unique (already_exists otherwise); the caller draws the id.
   virtual void create_org(const org_id& id, std::string name, std::int64_t now,
