@@ -8,17 +8,21 @@ JOBS    ?= $(shell nproc)
 CMAKE_FLAGS := -G Ninja -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 HAVEND  := $(BUILD)/server/havend
 
-.PHONY: all deps build build-asan run test test-release test-asan bench clean
+.PHONY: all deps web build build-asan run test test-release test-asan bench clean
 
 all: build
 
 deps:
-	@deploy/install-deps.sh
+	@deploy/install-deps.sh web
 
 $(BUILD)/build.ninja: | deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-build: deps $(BUILD)/build.ninja
+# The browser client (clients/web/dist, served by `make run`).
+web: deps
+	cd clients/web && { { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; } || npm ci --no-audit --no-fund; } && npm run build
+
+build: deps web $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 $(ASAN)/build.ninja: | deps
