@@ -128,7 +128,7 @@ describe("browser client", () => {
     await page.getByLabel("Their contact code").fill(worker.code());
     await page.getByRole("button", { name: "Add", exact: true }).click();
     await page.getByRole("button", { name: "worker" }).waitFor();
-    await page.getByLabel("Message").fill("hello from the browser");
+    await page.getByRole("textbox", { name: "Message" }).fill("hello from the browser");
     await page.getByRole("button", { name: "Send" }).click();
     await page.locator(".messages li.out", { hasText: "hello from the browser" }).waitFor();
 
@@ -143,7 +143,7 @@ describe("browser client", () => {
     worker.run("contact", "add", "sam", code);
     worker.run("send", "sam", "hi sam, this is your worker");
     await page.locator(".messages li.in", { hasText: "hi sam, this is your worker" }).waitFor({ timeout: 20_000 });
-    await page.getByLabel("Message").fill("thank you, talk tomorrow");
+    await page.getByRole("textbox", { name: "Message" }).fill("thank you, talk tomorrow");
     await page.getByRole("button", { name: "Send" }).click();
     await page.locator(".messages li.out", { hasText: "thank you, talk tomorrow" }).waitFor();
     const second = await waitFor(() => {
