@@ -157,7 +157,7 @@ function renderCover() {
     h(
       "div",
       { class: "cover" },
-      h("header", {}, logo, h("nav", { "aria-label": "Sections" }, h("a", { href: "#" }, "Baking"), h("a", { href: "#" }, "Quick dinners"), h("a", { href: "#" }, "Seasonal"))),
+      h("header", {}, logo, h("nav", { "aria-label": "Sections" }, ...["Baking", "Quick dinners", "Seasonal"].map((s) => h("a", { href: "#", onclick: (e: Event) => e.preventDefault() }, s)))),
       h(
         "main",
         {},
