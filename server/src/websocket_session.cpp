@@ -24,6 +24,7 @@ constexpr std::size_t k_signature_size = 64;
 constexpr std::size_t k_max_devices_per_send = 32;
 constexpr std::size_t k_max_one_time_per_upload = 200;
 constexpr unsigned k_max_malformed = 3;
+constexpr std::size_t k_pump_batch = 32;  // envelopes read from the store at a time
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(const std::string& s) {
@@ -499,7 +500,8 @@ void websocket_session::push(std::uint64_t seq, std::shared_ptr<const std::strin
   net::post(ws_.get_executor(), [self = shared_from_this(), seq, frame = std::move(frame)] {
     if (!self->address_ || self->closing_ || seq <= self->delivered_seq_) return;
     const bool next_in_line = !self->more_in_store_ && seq == self->delivered_seq_ + 1;
-    if (next_in_line && self->in_flight_.size() < self->relay_.cfg.delivery_window) {
+    if (next_in_line && self->in_flight_.size() < self->relay_.cfg.delivery_window &&
+        !self->outbox_busy()) {
       self->delivered_seq_ = seq;
       self->in_flight_.push_back(seq);
       self->send(frame);
@@ -513,8 +515,10 @@ void websocket_session::push(std::uint64_t seq, std::shared_ptr<const std::strin
 void websocket_session::pump() {
   if (!address_ || closing_) return;
   const auto window = relay_.cfg.delivery_window;
-  while (more_in_store_ && in_flight_.size() < window) {
-    const auto want = window - in_flight_.size();
+  // Pushes pause while the outbox is half full and resume as it drains, so
+  // a large backlog never trips the slow-reader cap of a healthy client.
+  while (more_in_store_ && in_flight_.size() < window && !outbox_busy()) {
+    const auto want = std::min<std::size_t>(window - in_flight_.size(), k_pump_batch);
     auto batch = relay_.store.read_queue(*address_, delivered_seq_, want);
     if (!batch) {
       spdlog::error("reading a queue failed: {}", batch.error().message());
@@ -522,6 +526,10 @@ void websocket_session::pump() {
     }
     if (batch->size() < want) more_in_store_ = false;
     for (auto& e : *batch) {
+      if (outbox_busy()) {
+        more_in_store_ = true;  // the rest is read again when the outbox drains
+        break;
+      }
       delivered_seq_ = e.seq;
       in_flight_.push_back(e.seq);
       send(std::move(e.frame));
@@ -553,13 +561,22 @@ void websocket_session::reply_error(std::uint64_t id, wire::ErrorCode code, std:
 
 void websocket_session::send(std::shared_ptr<const std::string> bytes) {
   if (close_sent_) return;
-  outbox_bytes_ += bytes->size();
-  if (outbox_bytes_ > relay_.cfg.outbound_buffer_bytes) {
-    spdlog::info("connection closed: reader too slow ({} bytes waiting)", outbox_bytes_);
+  // Pushes stop at half the cap (outbox_busy), so at most one push waits
+  // behind the frame being written; what grows past the cap beyond that
+  // one frame are replies the client does not read. The outbox holds at
+  // most the cap plus three frames.
+  const auto waiting = outbox_bytes_ - (writing_ ? outbox_.front()->size() : 0);
+  if (waiting > relay_.cfg.outbound_buffer_bytes + relay_.cfg.max_frame_bytes) {
+    spdlog::info("connection closed: reader too slow ({} bytes waiting)", waiting);
     return abort();
   }
+  outbox_bytes_ += bytes->size();
   outbox_.push_back(std::move(bytes));
   if (!writing_) do_write();
+}
+
+bool websocket_session::outbox_busy() const noexcept {
+  return outbox_bytes_ >= relay_.cfg.outbound_buffer_bytes / 2;
 }
 
 void websocket_session::do_write() {
@@ -578,6 +595,7 @@ void websocket_session::on_write(error_code ec, std::size_t) {
   }
   outbox_bytes_ -= outbox_.front()->size();
   outbox_.pop_front();  // the oldest went out; FIFO order is kept
+  if (more_in_store_ && !outbox_busy()) pump();
   if (!outbox_.empty()) return do_write();
   if (closing_) maybe_close();
 }

@@ -66,6 +66,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void reply(const wire::ServerFrame& frame);
   void reply_error(std::uint64_t id, wire::ErrorCode code, std::string_view text);
   void send(std::shared_ptr<const std::string> bytes);
+  [[nodiscard]] bool outbox_busy() const noexcept;
   void do_write();
   void on_write(error_code ec, std::size_t bytes);
   void close_when_flushed(boost::beast::websocket::close_code code, std::string_view reason);

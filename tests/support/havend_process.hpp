@@ -123,6 +123,7 @@ class havend_process {
   [[nodiscard]] const std::filesystem::path& data_dir() const { return data_dir_; }
   [[nodiscard]] const std::string& log_file() const { return log_file_; }
   [[nodiscard]] bool running() const { return pid_ > 0; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
 
  private:
   int signal_and_wait(int sig) {

@@ -25,8 +25,17 @@ using namespace std::chrono_literals;
 
 class ws_client {
  public:
-  explicit ws_client(unsigned short port, bool read_challenge = true) : ws_(ioc_) {
+  // `source` picks the loopback address we connect from (127.0.0.2 is
+  // another client address as far as per-address limits go).
+  // `receive_buffer` > 0 shrinks the socket's receive buffer (slow readers).
+  explicit ws_client(unsigned short port, bool read_challenge = true,
+                     const char* source = "127.0.0.1", int receive_buffer = 0)
+      : ws_(ioc_) {
     net::ip::tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
+    auto& socket = beast::get_lowest_layer(ws_).socket();
+    socket.open(net::ip::tcp::v4());
+    if (receive_buffer > 0) socket.set_option(net::socket_base::receive_buffer_size(receive_buffer));
+    socket.bind({net::ip::make_address(source), 0});
     beast::get_lowest_layer(ws_).connect(endpoint);
     ws_.read_message_max(64 << 20);
     ws_.handshake("127.0.0.1", "/v1/ws");
@@ -41,6 +50,12 @@ class ws_client {
   wire::AuthChallenge challenge;
 
   void send(const wire::ClientFrame& frame) { send_bytes(frame.SerializeAsString()); }
+
+  // Sends every later message in fragments of `bytes`.
+  void fragment(std::size_t bytes) {
+    ws_.auto_fragment(true);
+    ws_.write_buffer_bytes(bytes);
+  }
 
   void send_bytes(const std::string& bytes, bool text = false) {
     ws_.text(text);

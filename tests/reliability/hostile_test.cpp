@@ -1,0 +1,296 @@
+// Hostile clients against a live havend: each gets a clear refusal or is
+// closed, and a well-behaved client (from another address) is still served.
+
+#include <catch2/catch.hpp>
+
+#include <boost/beast/http.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include "havend_process.hpp"
+#include "temp_dir.hpp"
+#include "test_device.hpp"
+#include "ws_client.hpp"
+
+using namespace haven;
+using namespace haven::test;
+
+namespace {
+
+struct hostile_fixture {
+  temp_dir dir{"haven-hostile"};
+  havend_process havend;
+
+  explicit hostile_fixture(const std::string& toml)
+      : havend(dir.path() / "data", {"--config", (dir.path() / "c.toml").string()}) {
+    std::ofstream(dir.path() / "c.toml") << toml;
+  }
+
+  // Resident memory of havend, in KiB.
+  long rss_kib() const {
+    std::ifstream status("/proc/" + std::to_string(havend.pid()) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+  }
+
+  // A well-behaved client from another address still gets an answer.
+  void bystander_is_served(test_device& d) {
+    ws_client c(havend.port(), true, "127.0.0.2");
+    REQUIRE(d.login_on(c).has_authenticated());
+    wire::ClientFrame ping;
+    ping.mutable_ping();
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(c.request(ping).has_pong());
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    WARN("bystander ping answered in " << ms << " ms");
+  }
+};
+
+wire::ClientFrame ping_frame() {
+  wire::ClientFrame f;
+  f.mutable_ping();
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("a client that never reads holds little memory and is closed", "[hostile]") {
+  hostile_fixture f(
+      "[limits]\noutbound_buffer_bytes = 65536\nidle_timeout_seconds = 2\n"
+      "sends_per_mailbox = { per_second = 100000, burst = 100000 }\n");
+  const auto i1 = f.havend.invite(), i2 = f.havend.invite(), i3 = f.havend.invite();
+  f.havend.start();
+  test_device sender, sink, bystander;
+  for (auto [d, inv] : {std::pair{&sender, i1}, {&sink, i2}, {&bystander, i3}}) {
+    ws_client c(f.havend.port(), true, "127.0.0.2");
+    REQUIRE(d->register_on(c, inv).has_registered());
+  }
+  const long rss_before = f.rss_kib();
+
+  SECTION("pushes to a reader that stopped reading") {
+    // The sink logs in and stops reading: pushes pause at half the outbound
+    // cap; it answers no keep-alive ping, so the idle timeout closes it.
+    ws_client slow(f.havend.port());
+    REQUIRE(sink.login_on(slow).has_authenticated());
+    ws_client fast(f.havend.port(), true, "127.0.0.2");
+    REQUIRE(sender.login_on(fast).has_authenticated());
+    const std::string big(120 * 1024, 'x');
+    for (int i = 0; i < 200; ++i)
+      REQUIRE(fast.request(test_device::send_frame(sink, big)).has_sent());
+    f.bystander_is_served(bystander);
+    const long rss_after = f.rss_kib();
+    WARN("havend RSS " << rss_before << " KiB before, " << rss_after
+                       << " KiB after 24 MB queued for a stuck reader");
+    CHECK(rss_after - rss_before < 32 * 1024);
+    std::this_thread::sleep_for(3s);
+    CHECK(slow.closed_by_server(1s));
+    // Nothing was lost: a healthy reconnect receives all 200, in order,
+    // although they are far more than the outbound cap.
+    ws_client again(f.havend.port(), true, "127.0.0.2");
+    REQUIRE(sink.login_on(again).has_authenticated());
+    for (std::uint64_t seq = 1; seq <= 200; ++seq) {
+      auto e = again.next();
+      while (e && e->request_id() != 0) e = again.next();  // ack replies
+      INFO("seq " << seq << ": " << again.error.message());
+
+
+      REQUIRE(e.has_value());
+      REQUIRE(e->has_envelope());
+      CHECK(e->envelope().seq() == seq);
+      auto ack = test_device::ack_frame(e->envelope());
+      ack.set_request_id(1'000'000 + seq);
+      again.send(ack);
+    }
+  }
+  SECTION("requests from a client that never reads its replies") {
+    ws_client flood(f.havend.port(), true, "127.0.0.1", 4096);
+    REQUIRE(sink.login_on(flood).has_authenticated());
+    // Requests of a type the server does not know: each gets an error reply.
+    wire::ClientFrame unknown;
+    unknown.set_request_id(1);
+    const auto bytes = unknown.SerializeAsString() + std::string("\x98\x06\x01", 3);
+    bool cut_off = false;
+    int sent = 0;
+    try {
+      for (; sent < 1'000'000 && !cut_off; ++sent) flood.send_bytes(bytes);
+    } catch (const std::exception&) {
+      cut_off = true;  // the server closed us mid-flood
+    }
+    WARN("cut off after " << sent << " unread requests");
+    CHECK(cut_off);
+    f.bystander_is_served(bystander);
+    std::ifstream log_in(f.havend.log_file());
+    const std::string log((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
+    CHECK(log.find("reader too slow") != std::string::npos);
+    CHECK(f.rss_kib() - rss_before < 32 * 1024);
+  }
+}
+
+TEST_CASE("a connection flood from one address is cut off; other addresses are served",
+          "[hostile]") {
+  hostile_fixture f("[limits]\nconnections_per_address = { per_second = 5, burst = 20 }\n");
+  const auto invite = f.havend.invite();
+  f.havend.start();
+  test_device bystander;
+  {
+    ws_client c(f.havend.port(), true, "127.0.0.2");
+    REQUIRE(bystander.register_on(c, invite).has_registered());
+  }
+  int refused = 0, accepted = 0;
+  std::vector<std::unique_ptr<ws_client>> held;
+  for (int i = 0; i < 100; ++i) {
+    try {
+      held.push_back(std::make_unique<ws_client>(f.havend.port()));
+      ++accepted;
+    } catch (const std::exception&) {
+      ++refused;
+    }
+  }
+  WARN("flood: " << accepted << " accepted, " << refused << " refused");
+  CHECK(accepted <= 25);
+  CHECK(refused >= 75);
+  f.bystander_is_served(bystander);
+}
+
+TEST_CASE("slowloris: a handshake that never finishes is closed at the timeout", "[hostile]") {
+  hostile_fixture f("[limits]\nhandshake_timeout_seconds = 1\n");
+  f.havend.start();
+  net::io_context ioc;  // outlives the sockets below
+  std::vector<std::unique_ptr<net::ip::tcp::socket>> sockets;
+  for (int i = 0; i < 20; ++i) {
+    auto s = std::make_unique<net::ip::tcp::socket>(ioc);
+    s->connect({net::ip::make_address("127.0.0.1"), f.havend.port()});
+    const std::string partial = "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n";
+    net::write(*s, net::buffer(partial));
+    sockets.push_back(std::move(s));
+  }
+  std::this_thread::sleep_for(2500ms);
+  int closed = 0;
+  for (auto& s : sockets) {
+    char byte;
+    beast::error_code ec;
+    s->non_blocking(true);
+    s->read_some(net::buffer(&byte, 1), ec);
+    if (ec == net::error::eof || ec == net::error::connection_reset) ++closed;
+  }
+  CHECK(closed == 20);
+}
+
+TEST_CASE("permessage-deflate is never negotiated (no compression bombs)", "[hostile]") {
+  hostile_fixture f("");
+  f.havend.start();
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.connect({net::ip::make_address("127.0.0.1"), f.havend.port()});
+  beast::http::request<beast::http::empty_body> req(beast::http::verb::get, "/v1/ws", 11);
+  req.set(beast::http::field::host, "127.0.0.1");
+  req.set(beast::http::field::upgrade, "websocket");
+  req.set(beast::http::field::connection, "Upgrade");
+  req.set(beast::http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+  req.set(beast::http::field::sec_websocket_version, "13");
+  req.set(beast::http::field::sec_websocket_extensions, "permessage-deflate; client_max_window_bits");
+  beast::http::write(stream, req);
+  beast::flat_buffer buffer;
+  beast::http::response<beast::http::empty_body> res;
+  beast::http::response_parser<beast::http::empty_body> parser;
+  parser.skip(true);
+  beast::http::read_header(stream, buffer, parser);
+  res = parser.release();
+  CHECK(res.result() == beast::http::status::switching_protocols);
+  CHECK(res.find(beast::http::field::sec_websocket_extensions) == res.end());
+}
+
+TEST_CASE("a message split into many fragments is reassembled, and too many bytes close it",
+          "[hostile]") {
+  hostile_fixture f("[limits]\nmax_frame_bytes = 4096\n");
+  f.havend.start();
+  {
+    ws_client c(f.havend.port());
+    c.fragment(16);  // a ping in 16-byte fragments
+    auto ping = ping_frame();
+    auto reply = c.request(ping);
+    REQUIRE(reply.has_error());
+    CHECK(reply.error().code() == wire::ERROR_NOT_AUTHENTICATED);  // parsed whole, then refused
+  }
+  ws_client c(f.havend.port());
+  c.fragment(512);
+  bool write_failed = false;
+  try {
+    c.send_bytes(std::string(64 * 1024, '\0'));
+  } catch (const std::exception&) {
+    write_failed = true;  // the server closed after 4 KiB; later fragments met a shut socket
+  }
+  if (!write_failed) {
+    CHECK(c.closed_by_server());
+    CHECK(c.close_reason().code == websocket::close_code::too_big);
+  }
+  std::this_thread::sleep_for(200ms);
+  std::ifstream log_in(f.havend.log_file());
+  const std::string log((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
+  CHECK(log.find("frame over 4096 bytes") != std::string::npos);
+}
+
+TEST_CASE("invite guessing and prekey draining are rate limited", "[hostile]") {
+  hostile_fixture f(
+      "[limits]\nlogins_per_address = { per_second = 0.01, burst = 5 }\n"
+      "prekey_fetches_per_mailbox = { per_second = 0.01, burst = 3 }\n");
+  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
+  f.havend.start();
+  test_device alice, bob;
+  for (auto [d, inv] : {std::pair{&alice, i1}, {&bob, i2}}) {
+    ws_client c(f.havend.port(), true, "127.0.0.2");
+    REQUIRE(d->register_on(c, inv).has_registered());
+  }
+  int invalid = 0, limited = 0;
+  for (int i = 0; i < 10; ++i) {
+    test_device guesser;
+    ws_client c(f.havend.port(), true, "127.0.0.3");
+    auto reply = guesser.register_on(c, "AAAA-BBBB-CCCC-DDDD-EEEE-FFF" + std::to_string(i % 10));
+    REQUIRE(reply.has_error());
+    if (reply.error().code() == wire::ERROR_INVALID_INVITE) ++invalid;
+    if (reply.error().code() == wire::ERROR_RATE_LIMITED) ++limited;
+  }
+  CHECK(invalid == 5);
+  CHECK(limited == 5);
+
+  ws_client a(f.havend.port(), true, "127.0.0.4");
+  REQUIRE(alice.login_on(a).has_authenticated());
+  wire::ClientFrame fetch;
+  fetch.mutable_fetch_prekeys()->set_mailbox_id(bob.mailbox);
+  fetch.mutable_fetch_prekeys()->set_access_key(bob.access_key);
+  int served = 0, refused = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto reply = a.request(fetch);
+    if (reply.has_prekey_bundle()) ++served;
+    if (reply.has_error() && reply.error().code() == wire::ERROR_RATE_LIMITED) ++refused;
+  }
+  CHECK(served == 3);
+  CHECK(refused == 3);
+}
+
+TEST_CASE("a replayed send is stored again but carries the same envelope id for dedupe",
+          "[hostile]") {
+  hostile_fixture f("");
+  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
+  f.havend.start();
+  test_device alice, bob;
+  for (auto [d, inv] : {std::pair{&alice, i1}, {&bob, i2}}) {
+    ws_client c(f.havend.port());
+    REQUIRE(d->register_on(c, inv).has_registered());
+  }
+  ws_client a(f.havend.port());
+  REQUIRE(alice.login_on(a).has_authenticated());
+  const auto frame = test_device::send_frame(bob, "once", random_string(16));
+  REQUIRE(a.request(frame).has_sent());
+  REQUIRE(a.request(frame).has_sent());
+  ws_client b(f.havend.port());
+  REQUIRE(bob.login_on(b).has_authenticated());
+  auto e1 = b.next(), e2 = b.next();
+  const bool both = e1 && e2 && e1->has_envelope() && e2->has_envelope();
+  REQUIRE(both);
+  CHECK(e1->envelope().envelope_id() == e2->envelope().envelope_id());
+  CHECK(e1->envelope().seq() != e2->envelope().seq());
+}
