@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
                  "Largest WebSocket message accepted; bigger ones close the connection (1009)")
       ->capture_default_str();
   app.add_option("--outbound-buffer-bytes", cfg.outbound_buffer_bytes,
-                 "Bytes queued for one client before it is closed as too slow")
+                 "Bytes waiting for one client (beyond one frame) before it is closed as too slow")
       ->capture_default_str();
   app.add_option("--delivery-window", cfg.delivery_window,
                  "Envelopes pushed to a device and not yet acked, at most")
