@@ -227,10 +227,7 @@ void websocket_session::handle_register(std::uint64_t id, const wire::RegisterRe
   relay_.store.register_account(
       invite_token_hash(*token), std::move(account),
       on_strand<store::AccountRecord>([this, id, mailbox](store::result<store::AccountRecord> rec) {
-        if (!rec) {
-          const auto [code, text] = wire_error(rec.error());
-          return reply_error(id, code, text);
-        }
+        if (!rec) return reply_store_error(id, rec.error());
         wire::ServerFrame out;
         out.set_request_id(id);
         auto* body = out.mutable_registered();
@@ -323,10 +320,7 @@ void websocket_session::handle_upload_prekeys(std::uint64_t id,
 
   relay_.store.upload_prekeys(
       *address_, r, on_strand<std::uint32_t>([this, id](store::result<std::uint32_t> held) {
-        if (!held) {
-          const auto [code, text] = wire_error(held.error());
-          return reply_error(id, code, text);
-        }
+        if (!held) return reply_store_error(id, held.error());
         wire::ServerFrame out;
         out.set_request_id(id);
         out.mutable_prekeys_uploaded()->set_one_time_stored(*held);
@@ -342,10 +336,7 @@ void websocket_session::handle_fetch_prekeys(std::uint64_t id, const wire::Fetch
   relay_.store.claim_prekeys(
       to_array<16>(r.mailbox_id()),
       on_strand<wire::PrekeyBundle>([this, id](store::result<wire::PrekeyBundle> bundle) {
-        if (!bundle) {
-          const auto [code, text] = wire_error(bundle.error());
-          return reply_error(id, code, text);
-        }
+        if (!bundle) return reply_store_error(id, bundle.error());
         wire::ServerFrame out;
         out.set_request_id(id);
         *out.mutable_prekey_bundle() = std::move(*bundle);
@@ -379,10 +370,7 @@ void websocket_session::handle_send(std::uint64_t id, wire::SendRequest& r) {
       to_array<16>(r.mailbox_id()), to_array<16>(r.envelope_id()), std::move(envelopes),
       unix_now(),
       [owner, reply_on_strand = on_strand<void>([this, id](store::result<void> stored) {
-         if (!stored) {
-           const auto [code, text] = wire_error(stored.error());
-           return reply_error(id, code, text);
-         }
+         if (!stored) return reply_store_error(id, stored.error());
          wire::ServerFrame out;
          out.set_request_id(id);
          out.mutable_sent();
@@ -404,10 +392,7 @@ void websocket_session::handle_ack(std::uint64_t id, const wire::AckRequest& r) 
   }
   relay_.store.ack(*address_, r.seq(), to_array<16>(r.envelope_id()),
                    on_strand<void>([this, id](store::result<void> done) {
-                     if (!done) {
-                       const auto [code, text] = wire_error(done.error());
-                       return reply_error(id, code, text);
-                     }
+                     if (!done) return reply_store_error(id, done.error());
                      wire::ServerFrame out;
                      out.set_request_id(id);
                      out.mutable_acked();
@@ -432,10 +417,7 @@ void websocket_session::handle_vault_store(std::uint64_t id, wire::VaultStoreReq
                            std::move(*r.mutable_header()), to_array<32>(r.auth_verifier()),
                            std::move(*r.mutable_sealed()),
                            on_strand<void>([this, id](store::result<void> stored) {
-                             if (!stored) {
-                               const auto [code, text] = wire_error(stored.error());
-                               return reply_error(id, code, text);
-                             }
+                             if (!stored) return reply_store_error(id, stored.error());
                              wire::ServerFrame out;
                              out.set_request_id(id);
                              out.mutable_vault_stored();
@@ -449,10 +431,7 @@ void websocket_session::handle_vault_header(std::uint64_t id, const wire::VaultH
   if (r.vault_id().size() != k_id_size)
     return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "vault_id must be 16 bytes");
   auto found = relay_.store.find_vault(to_array<16>(r.vault_id()), relay_.cfg.vault_max_failures);
-  if (!found) {
-    const auto [code, text] = wire_error(found.error());
-    return reply_error(id, code, text);
-  }
+  if (!found) return reply_store_error(id, found.error());
   wire::ServerFrame out;
   out.set_request_id(id);
   out.mutable_vault_header()->set_header(found->header);
@@ -469,10 +448,7 @@ void websocket_session::handle_vault_open(std::uint64_t id, const wire::VaultOpe
       to_array<16>(r.vault_id()), crypto::hash256(crypto::bytes_of(r.auth_key())),
       relay_.cfg.vault_max_failures,
       on_strand<store::vault_opening>([this, id](store::result<store::vault_opening> opening) {
-        if (!opening) {
-          const auto [code, text] = wire_error(opening.error());
-          return reply_error(id, code, text);
-        }
+        if (!opening) return reply_store_error(id, opening.error());
         if (!opening->opened) {
           spdlog::info("wrong vault passphrase ({} tries left)", opening->tries_left);
           return reply_error(id, opening->tries_left > 0 ? wire::ERROR_AUTH_FAILED : wire::ERROR_NOT_FOUND,
@@ -557,6 +533,11 @@ void websocket_session::reply_error(std::uint64_t id, wire::ErrorCode code, std:
   frame.mutable_error()->set_code(code);
   frame.mutable_error()->set_message(std::string(text));
   reply(frame);
+}
+
+void websocket_session::reply_store_error(std::uint64_t id, std::error_code ec) {
+  const auto [code, text] = wire_error(ec);
+  reply_error(id, code, text);
 }
 
 void websocket_session::send(std::shared_ptr<const std::string> bytes) {

@@ -65,6 +65,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void pump();
   void reply(const wire::ServerFrame& frame);
   void reply_error(std::uint64_t id, wire::ErrorCode code, std::string_view text);
+  void reply_store_error(std::uint64_t id, std::error_code ec);
   void send(std::shared_ptr<const std::string> bytes);
   [[nodiscard]] bool outbox_busy() const noexcept;
   void do_write();
