@@ -589,6 +589,7 @@ void websocket_session::shutdown(websocket::close_code code, std::string_view re
 
 void websocket_session::close_when_flushed(websocket::close_code code, std::string_view reason) {
   if (!closing_) {
+    spdlog::debug("closing a connection: {}", reason);
     closing_ = true;
     close_reason_ = websocket::close_reason(code, std::string(reason));
   }
