@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "chain_kdf.hpp"
 #include "detail.hpp"
 #include "e2e.pb.h"
 #include "haven/crypto/aead.hpp"
@@ -15,34 +16,11 @@ namespace haven::crypto {
 using detail::as_bytes;
 using detail::as_string;
 using detail::byte_writer;
+using detail::chain_step;
 using detail::copy_exact;
+using detail::message_aead;
 
 namespace {
-
-struct step_keys {
-  secret_array<32> message_key;
-  secret_array<32> next_chain;
-};
-
-step_keys chain_step(const secret_array<32>& ck) {
-  static constexpr std::uint8_t one[1] = {0x01};
-  static constexpr std::uint8_t two[1] = {0x02};
-  return {hmac_sha256(ck.view(), {byte_view{one}}), hmac_sha256(ck.view(), {byte_view{two}})};
-}
-
-struct aead_params {
-  secret_array<32> key;
-  std::array<std::uint8_t, 24> nonce{};
-};
-
-aead_params message_aead(const secret_array<32>& mk) {
-  secret_array<56> okm;
-  (void)hkdf({}, mk.view(), ascii(labels::sender_key_message_keys), okm.mutable_view());
-  aead_params p;
-  std::copy_n(okm.data(), 32, p.key.data());
-  std::copy_n(okm.data() + 32, 24, p.nonce.data());
-  return p;
-}
 
 std::vector<std::uint8_t> message_ad(const distribution_id& d, std::uint32_t chain_id, std::uint32_t iteration,
                                      const ed25519_public_key& signing) {
@@ -98,7 +76,7 @@ result<std::vector<std::uint8_t>> group_sender::encrypt(byte_view plaintext) {
   auto padded = pad(plaintext);
   if (!padded) return std::unexpected(padded.error());
   const auto step = chain_step(chain_key_);
-  const auto params = message_aead(step.message_key);
+  const auto params = message_aead(step.message_key, labels::sender_key_message_keys);
   const auto ct = aead_seal(params.key.view(), params.nonce,
                             message_ad(distribution_, chain_id_, iteration_, signing_.public_key()), *padded);
   e2e::SenderKeyMessage m;
@@ -174,7 +152,7 @@ result<std::vector<std::uint8_t>> group_receiver::decrypt(byte_view message) {
     return fail(errc::bad_signature);
 
   auto open_with = [&](const secret_array<32>& mk) -> result<std::vector<std::uint8_t>> {
-    const auto params = message_aead(mk);
+    const auto params = message_aead(mk, labels::sender_key_message_keys);
     auto padded = aead_open(params.key.view(), params.nonce,
                             message_ad(distribution_, chain_id_, iteration, signing_public_), ct);
     if (!padded) return std::unexpected(padded.error());

@@ -10,13 +10,17 @@
 #include "haven/crypto/encoding.hpp"
 #include "haven/crypto/hkdf.hpp"
 #include "haven/crypto/kdf_labels.hpp"
+#include "chain_kdf.hpp"
 
 namespace haven::crypto {
 
 using detail::as_bytes;
 using detail::as_string;
 using detail::byte_writer;
+using detail::aead_params;
+using detail::chain_step;
 using detail::copy_exact;
+using detail::message_aead;
 
 namespace {
 
@@ -50,35 +54,6 @@ root_and_chain kdf_rk(const secret_array<32>& root, const secret_array<32>& dh_o
   std::copy_n(okm.data(), 32, out.root.data());
   std::copy_n(okm.data() + 32, 32, out.chain.data());
   return out;
-}
-
-struct message_key_and_next {
-  secret_array<32> message_key;
-  secret_array<32> next_chain;
-};
-
-// Message key = HMAC(CK, 0x01); next chain key = HMAC(CK, 0x02).
-message_key_and_next kdf_ck(const secret_array<32>& ck) {
-  static constexpr std::uint8_t one[1] = {0x01};
-  static constexpr std::uint8_t two[1] = {0x02};
-  return {hmac_sha256(ck.view(), {byte_view{one}}), hmac_sha256(ck.view(), {byte_view{two}})};
-}
-
-// The AEAD key and nonce of one message: HKDF(salt = none, ikm = message
-// key, info) -> 32-byte key || 24-byte nonce. Each message key is used once,
-// so a derived nonce never repeats under its key.
-struct aead_params {
-  secret_array<32> key;
-  std::array<std::uint8_t, 24> nonce{};
-};
-
-aead_params message_aead(const secret_array<32>& mk, std::string_view info) {
-  secret_array<56> okm;
-  (void)hkdf({}, mk.view(), ascii(info), okm.mutable_view());
-  aead_params p;
-  std::copy_n(okm.data(), 32, p.key.data());
-  std::copy_n(okm.data() + 32, 24, p.nonce.data());
-  return p;
 }
 
 std::vector<std::uint8_t> header_ad(const std::array<std::uint8_t, session_ad_size>& ad,
@@ -270,7 +245,7 @@ result<encrypted_message> session::encrypt(byte_view plaintext) {
   auto& st = *state_;
   if (!st.sending) return fail(errc::no_sending_chain);
   if (st.sending->index == UINT32_MAX) return fail(errc::too_many_skipped);
-  const auto step = kdf_ck(st.sending->key);
+  const auto step = chain_step(st.sending->key);
   const std::uint32_t counter = st.sending->index;
   const auto params = message_aead(step.message_key, labels::message_keys);
   const auto ad = header_ad(st.ad, st.ratchet.public_key(), counter, st.previous_counter);
@@ -350,7 +325,7 @@ result<std::vector<std::uint8_t>> session::decrypt(const encrypted_message& mess
   std::vector<std::pair<skipped_id, secret_array<32>>> new_skipped;
   auto skip_to = [&](const x25519_public_key& rk, chain& c, std::uint32_t until) {
     while (c.index < until) {
-      auto step = kdf_ck(c.key);
+      auto step = chain_step(c.key);
       new_skipped.emplace_back(skipped_id{rk, c.index}, step.message_key);
       c.key = step.next_chain;
       ++c.index;
@@ -364,7 +339,7 @@ result<std::vector<std::uint8_t>> session::decrypt(const encrypted_message& mess
     if (id.counter - st.receiving->index > st.limits.max_skip) return fail(errc::too_many_skipped);
     chain c = *st.receiving;
     skip_to(id.ratchet_key, c, id.counter);
-    auto step = kdf_ck(c.key);
+    auto step = chain_step(c.key);
     auto plain = open_with(step.message_key);
     if (!plain) return std::unexpected(plain.error());
     // Authenticated: commit.
@@ -388,7 +363,7 @@ result<std::vector<std::uint8_t>> session::decrypt(const encrypted_message& mess
   auto rc1 = kdf_rk(st.root, *dh_in);
   chain recv{rc1.chain, 0};
   skip_to(id.ratchet_key, recv, id.counter);
-  auto step = kdf_ck(recv.key);
+  auto step = chain_step(recv.key);
   auto plain = open_with(step.message_key);
   if (!plain) return std::unexpected(plain.error());
   recv.key = step.next_chain;
