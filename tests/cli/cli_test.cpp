@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "haven/crypto/encoding.hpp"
 #include "haven/store/store.hpp"
 #include "havend_process.hpp"
 #include "temp_dir.hpp"
@@ -87,22 +88,11 @@ std::string all_bytes_under(const std::filesystem::path& root) {
   return all;
 }
 
-// The mailbox id inside a contact code (docs: clients/core/src/contact_code.hpp).
+// The mailbox id inside a contact code (clients/core/src/contact_code.hpp).
 std::string mailbox_of(const std::string& code) {
-  static const std::string alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string bytes;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : code) {
-    acc = (acc << 6) | static_cast<std::uint32_t>(alphabet.find(c));
-    bits += 6;
-    if (bits >= 8) {
-      bytes.push_back(static_cast<char>((acc >> (bits - 8)) & 0xff));
-      bits -= 8;
-    }
-  }
-  return bytes.substr(1, 16);
+  const auto bytes = crypto::from_base64url(code);
+  REQUIRE(bytes.has_value());
+  return std::string(bytes->begin() + 1, bytes->begin() + 17);
 }
 
 }  // namespace
