@@ -494,22 +494,23 @@ void websocket_session::pump() {
   // Pushes pause while the outbox is half full and resume as it drains, so
   // a large backlog never trips the slow-reader cap of a healthy client.
   while (more_in_store_ && in_flight_.size() < window && !outbox_busy()) {
+    // Read no more than the outbox can take before it is busy again.
     const auto want = std::min<std::size_t>(window - in_flight_.size(), k_pump_batch);
-    auto batch = relay_.store.read_queue(*address_, delivered_seq_, want);
+    const auto budget = relay_.cfg.outbound_buffer_bytes / 2 - outbox_bytes_;
+    auto batch = relay_.store.read_queue(*address_, delivered_seq_, want, budget);
     if (!batch) {
       spdlog::error("reading a queue failed: {}", batch.error().message());
       return close_when_flushed(websocket::close_code::try_again_later, "storage unavailable");
     }
-    if (batch->size() < want) more_in_store_ = false;
+    std::size_t bytes = 0;
     for (auto& e : *batch) {
-      if (outbox_busy()) {
-        more_in_store_ = true;  // the rest is read again when the outbox drains
-        break;
-      }
+      bytes += e.frame->size();
       delivered_seq_ = e.seq;
       in_flight_.push_back(e.seq);
       send(std::move(e.frame));
     }
+    // A short read that was not cut by the budget reached the end.
+    if (batch->size() < want && bytes < budget) more_in_store_ = false;
   }
   if (!more_in_store_ && !drained_sent_) {
     drained_sent_ = true;

@@ -366,3 +366,14 @@ TEST_CASE("only the owner can replace a vault", "[store][vault]") {
   REQUIRE(r.has_value());
   CHECK(r->sealed == "v2");
 }
+
+TEST_CASE("a queue read stops at its byte budget but always returns one", "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  for (std::uint8_t i = 1; i <= 5; ++i) REQUIRE(f.send(m, i).has_value());
+  const auto one = f.db->read_queue({m, 1}, 0, 10)->front().frame->size();
+  CHECK(f.db->read_queue({m, 1}, 0, 10, 1)->size() == 1);
+  CHECK(f.db->read_queue({m, 1}, 0, 10, 2 * one)->size() == 2);
+  CHECK(f.db->read_queue({m, 1}, 0, 10, 2 * one + 1)->size() == 3);
+  CHECK(f.db->read_queue({m, 1}, 0, 10)->size() == 5);
+}

@@ -138,14 +138,17 @@ class rocksdb_store final : public store {
   }
 
   result<std::vector<queued_envelope>> read_queue(const device_address& device,
-                                                  std::uint64_t after_seq,
-                                                  std::size_t limit) override {
+                                                  std::uint64_t after_seq, std::size_t limit,
+                                                  std::size_t max_bytes) override {
     std::vector<queued_envelope> out;
+    std::size_t bytes = 0;
     const std::string prefix = keys::queue_prefix(device);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_[f_queue]));
     for (it->Seek(keys::queue_entry(device, after_seq + 1));
-         it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+         it->Valid() && it->key().starts_with(prefix) && out.size() < limit && bytes < max_bytes;
+         it->Next()) {
       if (it->key().size() != keys::queue_key_size) continue;
+      bytes += it->value().size();
       out.push_back({keys::get_be(it->key().ToStringView(), keys::queue_prefix_size, 8),
                      std::make_shared<const std::string>(it->value().ToString())});
     }

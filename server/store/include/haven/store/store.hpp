@@ -123,9 +123,11 @@ class store {
   // ---- reads
 
   [[nodiscard]] virtual result<AccountRecord> find_account(const mailbox_id& mailbox) = 0;
-  // Up to `limit` envelopes with seq > after_seq, oldest first.
+  // Up to `limit` envelopes with seq > after_seq, oldest first, stopping
+  // after the one that brings their frames to `max_bytes` or more.
   [[nodiscard]] virtual result<std::vector<queued_envelope>> read_queue(
-      const device_address& device, std::uint64_t after_seq, std::size_t limit) = 0;
+      const device_address& device, std::uint64_t after_seq, std::size_t limit,
+      std::size_t max_bytes = SIZE_MAX) = 0;
   // This install's random id, made on first open; clients sign it at log-in.
   [[nodiscard]] virtual const std::array<std::uint8_t, 16>& server_id() const noexcept = 0;
   [[nodiscard]] virtual result<std::vector<OrgRecord>> list_orgs() = 0;
