@@ -136,7 +136,7 @@ void websocket_session::on_read(error_code ec, std::size_t bytes) {
   if (ec) {
     if (ec == websocket::error::message_too_big)
       spdlog::info("connection closed: frame over {} bytes", relay_.cfg.max_frame_bytes);
-    else if (ec != websocket::error::closed && ec != net::error::operation_aborted)
+    else if (ec != websocket::error::closed)
       spdlog::debug("connection ended: {}", ec.message());
     closing_ = true;
     return;
@@ -570,6 +570,7 @@ void websocket_session::do_write() {
 void websocket_session::on_write(error_code ec, std::size_t) {
   writing_ = false;
   if (ec) {
+    spdlog::debug("connection ended: writing failed: {}", ec.message());
     closing_ = true;
     outbox_.clear();
     outbox_bytes_ = 0;
@@ -577,8 +578,10 @@ void websocket_session::on_write(error_code ec, std::size_t) {
   }
   outbox_bytes_ -= outbox_.front()->size();
   outbox_.pop_front();  // the oldest went out; FIFO order is kept
+  // Start the next write before refilling: send() starts one only when
+  // none is in flight, and Beast allows exactly one.
+  if (!outbox_.empty()) do_write();
   if (more_in_store_ && !outbox_busy()) pump();
-  if (!outbox_.empty()) return do_write();
   if (closing_) maybe_close();
 }
 
