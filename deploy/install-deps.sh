@@ -7,11 +7,16 @@ packages=(
   g++ cmake ninja-build ccache pkg-config make
   libsodium-dev libboost-dev librocksdb-dev libprotobuf-dev protobuf-compiler
   catch2 libbenchmark-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libssl-dev openssl
 )
-# Extra groups: `install-deps.sh web` adds what the browser client needs.
+# Extra groups: `web` adds what the browser client needs, `fuzz` the clang
+# with libFuzzer (Debian 12's clang 19: clang 14 cannot compile std::expected),
+# `bench` the broker and tools that `make bench` compares havend with.
 for group in "$@"; do
   case "$group" in
     web) packages+=(nodejs npm chromium) ;;
+    fuzz) packages+=(clang-19 libclang-rt-19-dev) ;;
+    bench) packages+=(mosquitto mosquitto-clients libmosquitto-dev gnuplot-nox rocksdb-tools linux-perf) ;;
     *) echo "install-deps.sh: unknown group '$group'" >&2; exit 2 ;;
   esac
 done
