@@ -11,6 +11,12 @@
 //   offline: N senders and N recipients (2N invites); recipients register,
 //            disconnect, the senders queue everything, then the recipients
 //            log in again and drain their queues.
+//   idle:    N connections log in and stay idle; havend's memory
+//            (/proc/PID/status and smaps_rollup, --server-pid) is read
+//            before the first connection and after the last, per connection.
+//
+// Accounts come from invite tokens (--invites: each connection registers)
+// or from fill_store's accounts file (--accounts: each logs in).
 //
 // The send time (steady_clock nanoseconds) rides in the first 8 bytes of the
 // sealed payload; the receiver measures latency when the push arrives. Both
@@ -49,6 +55,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "haven/crypto/signing.hpp"
 #include "haven/crypto/verify.hpp"
 #include "wire.pb.h"
@@ -62,6 +69,7 @@ using tcp = net::ip::tcp;
 using steady = std::chrono::steady_clock;
 using error_code = beast::error_code;
 using namespace haven;
+using namespace haven::bench_util;
 
 // Request ids tell replies apart without a lookup: sends use 1..M (message
 // index + 1), acks and log-ins carry a high bit each.
@@ -90,60 +98,10 @@ std::string as_string(const Array& a) {
   return {reinterpret_cast<const char*>(a.data()), a.size()};
 }
 
-struct stat_cpu {
-  std::string name;  // comm
-  double seconds = 0;  // utime + stime
-};
-
-// A /proc/.../stat file's command name and CPU seconds.
-std::optional<stat_cpu> read_stat_cpu(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  const auto open = line.find('(');
-  const auto close = line.rfind(')');  // the command name may hold spaces
-  if (open == std::string::npos || close == std::string::npos || close + 2 > line.size())
-    return std::nullopt;
-  std::istringstream fields(line.substr(close + 2));
-  std::string skip;
-  for (int field = 3; field <= 13; ++field) fields >> skip;  // state .. cmajflt
-  unsigned long long utime = 0, stime = 0;
-  if (!(fields >> utime >> stime)) return std::nullopt;
-  return stat_cpu{line.substr(open + 1, close - open - 1),
-                  static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK))};
-}
-
-// utime + stime of a process in seconds, from /proc/PID/stat.
-std::optional<double> process_cpu_seconds(int pid) {
-  auto s = read_stat_cpu("/proc/" + std::to_string(pid) + "/stat");
-  if (!s) return std::nullopt;
-  return s->seconds;
-}
-
-// The same per thread (/proc/PID/task/TID/stat), by thread id.
-std::map<long, stat_cpu> thread_cpu_seconds(int pid) {
-  std::map<long, stat_cpu> out;
-  std::error_code ec;
-  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
-  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
-    const auto tid = entry.path().filename().string();
-    if (auto s = read_stat_cpu(entry.path().string() + "/stat")) out[std::stol(tid)] = *s;
-  }
-  return out;
-}
-
-double self_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  const auto tv = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return tv(u.ru_utime) + tv(u.ru_stime);
-}
-
 struct options {
   unsigned short port = 0;
   std::string invites;
+  std::string accounts;  // fill_store's accounts file, instead of invites
   std::string mode = "online";
   std::size_t connections = 50;
   std::size_t messages = 2000;  // per sending connection
@@ -153,7 +111,19 @@ struct options {
   unsigned threads = 1;
   double timeout = 120;
   std::string json;  // file to write the result object to; "-" for stdout
+  std::string latency_out;  // the latency distribution, for plots
   int server_pid = 0;
+  std::size_t open_concurrency = 0;  // connections opening at once; 0 = all
+  double settle = 2;                 // idle: seconds before measuring
+};
+
+// An account to log in as (fill_store's accounts file), or an invite
+// token to register one with.
+struct credentials {
+  std::string token;
+  std::string mailbox;  // empty: register with the token
+  std::string seed;
+  std::string access_key;
 };
 
 // A point in time with the CPU both processes had used by then.
@@ -170,8 +140,9 @@ class bench;
 // run on its own strand.
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(bench& b, net::io_context& ioc, std::size_t index, std::string token);
+  connection(bench& b, net::io_context& ioc, std::size_t index, credentials who);
 
+  void open() { open(!registered_); }
   void open(bool do_register) {
     net::dispatch(strand_, [self = shared_from_this(), do_register] { self->do_open(do_register); });
   }
@@ -196,7 +167,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // Written on the strand; read by others only after a phase barrier.
   std::string mailbox;
-  const std::string access_key = random_bytes(32);
+  std::string access_key;
   std::vector<std::int64_t> latencies_ns;
   std::size_t received = 0;
   std::size_t sends_acked = 0;
@@ -236,8 +207,9 @@ class connection : public std::enable_shared_from_this<connection> {
 
   const std::string token_;
   const crypto::signing_key identity_ = crypto::signing_key::generate(crypto::system_random());
-  const crypto::signing_key key_ = crypto::signing_key::generate(crypto::system_random());
+  crypto::signing_key key_;
   const std::string dh_key_ = random_bytes(32);
+  bool registered_ = false;  // the account exists: log in, do not register
 
   // Sending.
   bool sending_ = false;
@@ -257,7 +229,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
 class bench {
  public:
-  bench(options o, std::vector<std::string> tokens);
+  bench(options o, std::vector<credentials> who);
   int run();
 
   // Called by connections, from any thread.
@@ -276,6 +248,7 @@ class bench {
     return {net::ip::make_address_v4("127.0.0.1"), opts.port};
   }
   [[nodiscard]] bool offline() const { return opts.mode == "offline"; }
+  [[nodiscard]] bool idle() const { return opts.mode == "idle"; }
   [[nodiscard]] bool draining() const { return phase_.load() == phase::draining; }
   [[nodiscard]] std::size_t total() const { return senders_ * opts.messages; }
   [[nodiscard]] std::size_t senders() const { return senders_; }
@@ -293,12 +266,15 @@ class bench {
     }
     return m;
   }
+  void begin_idle();
   void begin_sending();
   void begin_draining();
   void check_complete();
   void finish();
   void on_timeout();
   int report();
+  int report_idle();
+  int write_json(const nlohmann::json& j) const;
 
   net::io_context ioc_;
   std::vector<std::shared_ptr<connection>> conns_;
@@ -312,6 +288,8 @@ class bench {
   steady::time_point started_;
   mark send_begin_, sends_done_, drain_begin_, end_;
   double registered_after_ = 0;
+  std::atomic<std::size_t> next_to_open_{0};
+  memory_snapshot mem_before_, mem_after_;
 
   net::steady_timer timeout_timer_{ioc_};
   net::steady_timer grace_timer_{ioc_};
@@ -321,9 +299,19 @@ class bench {
 
 // ---------------------------------------------------------------- connection
 
-connection::connection(bench& b, net::io_context& ioc, std::size_t i, std::string token)
-    : index(i), bench_(b), strand_(net::make_strand(ioc)), token_(std::move(token)),
-      pace_timer_(strand_) {}
+namespace {
+crypto::signing_key key_for(const credentials& who) {
+  if (who.seed.size() != 32) return crypto::signing_key::generate(crypto::system_random());
+  const auto seed = crypto::bytes_of(who.seed);
+  return crypto::signing_key::from_seed(std::span<const std::uint8_t, 32>(seed.data(), 32));
+}
+}  // namespace
+
+connection::connection(bench& b, net::io_context& ioc, std::size_t i, credentials who)
+    : index(i), mailbox(who.mailbox),
+      access_key(who.access_key.empty() ? random_bytes(32) : who.access_key), bench_(b),
+      strand_(net::make_strand(ioc)), token_(std::move(who.token)), key_(key_for(who)),
+      registered_(!who.mailbox.empty()), pace_timer_(strand_) {}
 
 void connection::fail(const std::string& what) {
   bench_.fail("connection " + std::to_string(index) + ": " + what);
@@ -410,6 +398,7 @@ void connection::handle(const wire::ServerFrame& f) {
   if (id & k_login_ids) {
     if (f.has_registered()) {
       mailbox = f.registered().mailbox_id();
+      registered_ = true;
       return bench_.on_logged_in();
     }
     if (f.has_authenticated()) return bench_.on_logged_in();
@@ -598,7 +587,7 @@ void connection::do_close() {
 
 // ---------------------------------------------------------------- bench
 
-bench::bench(options o, std::vector<std::string> tokens)
+bench::bench(options o, std::vector<credentials> who)
     : opts(std::move(o)), run_tag([] {
         std::uint32_t t = 0;
         crypto::random_fill({reinterpret_cast<std::uint8_t*>(&t), sizeof t});
@@ -607,10 +596,10 @@ bench::bench(options o, std::vector<std::string> tokens)
       ioc_(static_cast<int>(opts.threads)) {
   const auto n = opts.connections;
   const std::size_t accounts = offline() ? 2 * n : n;
-  senders_ = n;
+  senders_ = idle() ? 0 : n;
   for (std::size_t i = 0; i < accounts; ++i)
-    conns_.push_back(std::make_shared<connection>(*this, ioc_, i, std::move(tokens[i])));
-  for (std::size_t i = 0; i < n; ++i) {
+    conns_.push_back(std::make_shared<connection>(*this, ioc_, i, std::move(who[i])));
+  for (std::size_t i = 0; i < senders_; ++i) {
     auto& c = *conns_[i];
     c.target = offline() ? n + i : (i + 1) % n;
     c.sender_slot = i;
@@ -643,10 +632,13 @@ void bench::on_logged_in() {
     ++relogged_;
     return;
   }
+  // Opening a few at a time: each log-in lets the next connection open.
+  if (const auto next = next_to_open_++; next < conns_.size()) conns_[next]->open();
   if (++logged_in_ != conns_.size()) return;
   registered_after_ = seconds_between(started_, steady::now());
   std::cerr << "loadgen: " << conns_.size() << " connections registered and logged in ("
             << registered_after_ << " s)\n";
+  if (idle()) return begin_idle();
   if (!offline()) return begin_sending();
   // Offline: the recipients leave; sending starts once they are gone.
   phase_ = phase::parking;
@@ -665,6 +657,20 @@ void bench::on_closed() {
     return;
   }
   if (p == phase::finishing && ++closed_ == conns_.size()) ioc_.stop();
+}
+
+// Idle: every connection is logged in (and has had its empty queue
+// drained); let havend settle, read its memory, and finish.
+void bench::begin_idle() {
+  grace_timer_.expires_after(std::chrono::duration_cast<steady::duration>(
+      std::chrono::duration<double>(opts.settle)));
+  grace_timer_.async_wait([this](error_code ec) {
+    if (ec) return;
+    if (opts.server_pid > 0) mem_after_ = read_memory(opts.server_pid);
+    end_ = take_mark();
+    complete_ = true;
+    finish();
+  });
 }
 
 void bench::begin_sending() {
@@ -740,7 +746,11 @@ int bench::run() {
   timeout_timer_.async_wait([this](error_code ec) {
     if (!ec && !complete_.load()) on_timeout();
   });
-  for (auto& c : conns_) c->open(true);
+  if (idle() && opts.server_pid > 0) mem_before_ = read_memory(opts.server_pid);
+  const auto first = opts.open_concurrency == 0 ? conns_.size()
+                                                : std::min(opts.open_concurrency, conns_.size());
+  next_to_open_ = first;
+  for (std::size_t i = 0; i < first; ++i) conns_[i]->open();
 
   std::vector<std::thread> extra;
   for (unsigned i = 1; i < opts.threads; ++i) extra.emplace_back([this] { ioc_.run(); });
@@ -749,11 +759,54 @@ int bench::run() {
   return report();
 }
 
-double percentile_ms(const std::vector<std::int64_t>& sorted, double q) {
-  const auto n = sorted.size();
-  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(n)));
-  rank = std::clamp<std::size_t>(rank, 1, n);
-  return static_cast<double>(sorted[rank - 1]) / 1e6;
+int bench::report_idle() {
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  const auto n = static_cast<double>(conns_.size());
+  nlohmann::json j;
+  j["system"] = "havend";
+  j["mode"] = opts.mode;
+  j["connections"] = conns_.size();
+  j["register_seconds"] = registered_after_;
+  j["open_files_soft"] = nofile.rlim_cur;
+  j["open_files_hard"] = nofile.rlim_max;
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(0);
+  out << "haven_loadgen idle: " << conns_.size() << " connections logged in, idle\n";
+  if (opts.server_pid > 0) {
+    const auto per = [&](long long before, long long after) { return (after - before) * 1024.0 / n; };
+    j["server_rss_before_kib"] = mem_before_.rss_kib;
+    j["server_rss_after_kib"] = mem_after_.rss_kib;
+    j["server_anon_before_kib"] = mem_before_.smaps_anon_kib;
+    j["server_anon_after_kib"] = mem_after_.smaps_anon_kib;
+    j["server_open_files"] = mem_after_.open_files;
+    j["rss_bytes_per_connection"] = per(mem_before_.rss_kib, mem_after_.rss_kib);
+    j["anon_bytes_per_connection"] = per(mem_before_.smaps_anon_kib, mem_after_.smaps_anon_kib);
+    j["kernel_slab_bytes_per_connection"] = per(mem_before_.slab_kib, mem_after_.slab_kib);
+    j["kernel_tcp_mem_pages_delta"] = mem_after_.tcp_mem_pages - mem_before_.tcp_mem_pages;
+    out << "  havend memory per connection: " << j["anon_bytes_per_connection"].get<double>()
+        << " B anonymous, " << j["rss_bytes_per_connection"].get<double>()
+        << " B RSS; kernel slab " << j["kernel_slab_bytes_per_connection"].get<double>()
+        << " B (both ends of loopback)\n";
+  }
+  std::cout << out.str() << std::flush;
+  return write_json(j);
+}
+
+int bench::write_json(const nlohmann::json& j) const {
+  if (opts.json.empty()) return 0;
+  if (opts.json == "-") {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::ofstream f(opts.json);
+  f << j.dump() << "\n";
+  if (!f) {
+    std::cerr << "haven_loadgen: cannot write " << opts.json << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 int bench::report() {
@@ -768,6 +821,7 @@ int bench::report() {
     std::cerr << "haven_loadgen: FAILED: stopped before the run completed\n";
     return 1;
   }
+  if (idle()) return report_idle();
   // Every send answered and every envelope delivered once, per connection.
   for (std::size_t i = 0; i < senders_; ++i) {
     const auto& s = *conns_[i];
@@ -782,6 +836,7 @@ int bench::report() {
 
   const auto n = static_cast<double>(total());
   nlohmann::json j;
+  j["system"] = "havend";
   j["mode"] = opts.mode;
   j["connections"] = conns_.size();
   j["senders"] = senders_;
@@ -804,10 +859,15 @@ int bench::report() {
     j["p99_ms"] = percentile_ms(lat, 0.99);
     j["p999_ms"] = percentile_ms(lat, 0.999);
     j["max_ms"] = static_cast<double>(lat.back()) / 1e6;
+    if (!opts.latency_out.empty() && !write_latency_cdf(opts.latency_out, lat)) {
+      std::cerr << "haven_loadgen: cannot write " << opts.latency_out << "\n";
+      return 1;
+    }
   } else {
     j["p50_ms"] = j["p99_ms"] = j["p999_ms"] = j["max_ms"] = nullptr;
   }
   if (offline()) {
+    j["queue_per_s"] = n / send_seconds;
     j["drain_seconds"] = seconds_between(drain_begin_.at, end_.at);
     j["drain_per_s"] = n / seconds_between(drain_begin_.at, end_.at);
   } else {
@@ -880,33 +940,41 @@ int bench::report() {
   out << "  loadgen CPU: " << j["loadgen_cpu_s"].get<double>() << " s\n";
   out << "  every send acknowledged, every envelope delivered exactly once\n";
   std::cout << out.str() << std::flush;
-
-  if (!opts.json.empty()) {
-    if (opts.json == "-") {
-      std::cout << j.dump() << "\n";
-    } else {
-      std::ofstream f(opts.json);
-      f << j.dump() << "\n";
-      if (!f) {
-        std::cerr << "haven_loadgen: cannot write " << opts.json << "\n";
-        return 1;
-      }
-    }
-  }
-  return 0;
+  return write_json(j);
 }
 
-std::vector<std::string> read_tokens(const std::string& file) {
+std::string unhex(const std::string& h) {
+  if (h.size() % 2 != 0 || h.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+    throw std::runtime_error("not hex: " + h);
+  std::string out;
+  for (std::size_t i = 0; i < h.size(); i += 2)
+    out += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+// Invite tokens, one a line, or fill_store's "mailbox seed access_key"
+// lines (hex).
+std::vector<credentials> read_credentials(const std::string& file, bool accounts) {
   std::ifstream in(file);
-  if (!in) throw std::runtime_error("cannot read invites file " + file);
-  std::vector<std::string> tokens;
+  if (!in) throw std::runtime_error("cannot read " + file);
+  std::vector<credentials> out;
   for (std::string line; std::getline(in, line);) {
-    const auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos) continue;
-    const auto last = line.find_last_not_of(" \t\r");
-    tokens.push_back(line.substr(first, last - first + 1));
+    std::istringstream words(line);
+    credentials c;
+    if (accounts) {
+      std::string mailbox, seed, access_key;
+      if (!(words >> mailbox >> seed >> access_key)) continue;
+      c.mailbox = unhex(mailbox);
+      c.seed = unhex(seed);
+      c.access_key = unhex(access_key);
+      if (c.mailbox.size() != 16 || c.seed.size() != 32 || c.access_key.size() != 32)
+        throw std::runtime_error(file + ": a line is not 'mailbox seed access_key' in hex");
+    } else if (!(words >> c.token)) {
+      continue;
+    }
+    out.push_back(std::move(c));
   }
-  return tokens;
+  return out;
 }
 
 }  // namespace
@@ -916,24 +984,29 @@ int main(int argc, char** argv) {
   options o;
   CLI::App app{
       "haven_loadgen: drives a running havend on 127.0.0.1 with authenticated WebSocket\n"
-      "connections and reports durable-ack sends/s, send-to-delivery latency and drain rate.\n"
-      "Each connection registers with one invite token (havend admin invite ORG --count N).\n"
+      "connections and reports durable-ack sends/s, send-to-delivery latency and drain rate,\n"
+      "or (idle) havend's memory per logged-in connection.\n"
+      "Each connection registers with one invite token (havend admin invite ORG --count N)\n"
+      "or logs in as an existing account (bench/startup/fill_store --accounts-out FILE).\n"
       "Exits non-zero if any send is not acknowledged or any envelope is not delivered\n"
       "exactly once, or if the run does not finish within --timeout."};
   app.add_option("-p,--port", o.port, "havend's port on 127.0.0.1")->required();
-  app.add_option("--invites", o.invites,
-                 "File of invite tokens, one a line (online: N needed, offline: 2N)")
-      ->required()
-      ->check(CLI::ExistingFile);
+  auto* invites = app.add_option("--invites", o.invites,
+                                 "File of invite tokens, one a line (N needed, offline 2N)")
+                      ->check(CLI::ExistingFile);
+  auto* accounts = app.add_option("--accounts", o.accounts,
+                                  "File of existing accounts (fill_store), instead of --invites")
+                       ->check(CLI::ExistingFile)
+                       ->excludes(invites);
   app.add_option("--mode", o.mode,
                  "online: recipients connected; offline: queue to disconnected recipients, "
-                 "then drain")
+                 "then drain; idle: log in and measure havend's memory per connection")
       ->capture_default_str()
-      ->check(CLI::IsMember({"online", "offline"}));
+      ->check(CLI::IsMember({"online", "offline", "idle"}));
   app.add_option("-n,--connections", o.connections,
-                 "Sending connections (offline adds as many recipients)")
+                 "Sending connections (offline adds as many recipients; idle: all of them)")
       ->capture_default_str()
-      ->check(CLI::Range(2, 100000));
+      ->check(CLI::Range(2, 1000000));
   app.add_option("-m,--messages", o.messages, "Envelopes each sending connection sends")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000000));
@@ -949,28 +1022,42 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "Threads running the client io_context")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app.add_option("--open-concurrency", o.open_concurrency,
+                 "Connections opening (connect, log in) at once; 0 = all")
+      ->capture_default_str();
+  app.add_option("--settle", o.settle, "idle: seconds between the last log-in and the measurement")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--timeout", o.timeout, "Seconds before the run gives up (and fails)")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 86400.0));
   app.add_option("--json", o.json, "Write the result as one JSON object to FILE ('-': stdout)");
+  app.add_option("--latency-out", o.latency_out,
+                 "Write the latency distribution (ms, cumulative fraction) to FILE");
   app.add_option("--server-pid", o.server_pid,
-                 "havend's pid: report its CPU seconds (from /proc/PID/stat) over the run")
+                 "havend's pid: report its CPU (and, idle, its memory) from /proc")
       ->check(CLI::Range(1, 1 << 22));
   CLI11_PARSE(app, argc, argv);
+  if (invites->count() + accounts->count() != 1) {
+    std::cerr << "haven_loadgen: give --invites or --accounts\n";
+    return 2;
+  }
 
   try {
-    auto tokens = read_tokens(o.invites);
+    const bool use_accounts = accounts->count() > 0;
+    auto who = read_credentials(use_accounts ? o.accounts : o.invites, use_accounts);
     const std::size_t needed = o.mode == "offline" ? 2 * o.connections : o.connections;
-    if (tokens.size() < needed) {
-      std::cerr << "haven_loadgen: " << o.invites << " holds " << tokens.size()
-                << " invite tokens; this run needs " << needed << "\n";
+    if (who.size() < needed) {
+      std::cerr << "haven_loadgen: " << (use_accounts ? o.accounts : o.invites) << " holds "
+                << who.size() << (use_accounts ? " accounts" : " invite tokens")
+                << "; this run needs " << needed << "\n";
       return 2;
     }
     if (o.server_pid > 0 && !process_cpu_seconds(o.server_pid)) {
       std::cerr << "haven_loadgen: cannot read /proc/" << o.server_pid << "/stat\n";
       return 2;
     }
-    bench b(o, std::move(tokens));
+    bench b(o, std::move(who));
     return b.run();
   } catch (const std::exception& e) {
     std::cerr << "haven_loadgen: " << e.what() << "\n";

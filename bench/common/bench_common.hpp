@@ -1,0 +1,151 @@
+#pragma once
+// What the load generators share (bench/loadgen, bench/mqtt): CPU time and
+// memory of a process from /proc, latency percentiles, and the latency
+// file the plots are drawn from. Header-only; Linux only.
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace haven::bench_util {
+
+struct stat_cpu {
+  std::string name;    // comm
+  double seconds = 0;  // utime + stime
+};
+
+// A /proc/.../stat file's command name and CPU seconds.
+inline std::optional<stat_cpu> read_stat_cpu(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  const auto open = line.find('(');
+  const auto close = line.rfind(')');  // the command name may hold spaces
+  if (open == std::string::npos || close == std::string::npos || close + 2 > line.size())
+    return std::nullopt;
+  std::istringstream fields(line.substr(close + 2));
+  std::string skip;
+  for (int field = 3; field <= 13; ++field) fields >> skip;  // state .. cmajflt
+  unsigned long long utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return std::nullopt;
+  return stat_cpu{line.substr(open + 1, close - open - 1),
+                  static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK))};
+}
+
+// utime + stime of a process in seconds, from /proc/PID/stat.
+inline std::optional<double> process_cpu_seconds(int pid) {
+  auto s = read_stat_cpu("/proc/" + std::to_string(pid) + "/stat");
+  if (!s) return std::nullopt;
+  return s->seconds;
+}
+
+// The same per thread (/proc/PID/task/TID/stat), by thread id.
+inline std::map<long, stat_cpu> thread_cpu_seconds(int pid) {
+  std::map<long, stat_cpu> out;
+  std::error_code ec;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
+    const auto tid = entry.path().filename().string();
+    if (auto s = read_stat_cpu(entry.path().string() + "/stat")) out[std::stol(tid)] = *s;
+  }
+  return out;
+}
+
+inline double self_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const auto tv = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return tv(u.ru_utime) + tv(u.ru_stime);
+}
+
+// "Key:   123 kB" lines of a /proc file, in KiB (or the bare number).
+inline std::map<std::string, long long> read_proc_kib(const std::string& path) {
+  std::map<std::string, long long> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::istringstream value(line.substr(colon + 1));
+    long long v = 0;
+    if (value >> v) out[line.substr(0, colon)] = v;
+  }
+  return out;
+}
+
+// A process's memory and the kernel's socket memory at one moment. User
+// space: VmRSS and RssAnon (/proc/PID/status), Anonymous and
+// Private_Dirty (/proc/PID/smaps_rollup: the heap, stacks and other private
+// pages). Kernel, machine-wide: slab (socket structures, epoll items,
+// files) and the TCP buffer pages of /proc/net/sockstat.
+struct memory_snapshot {
+  long long rss_kib = 0;
+  long long anon_kib = 0;           // RssAnon
+  long long smaps_anon_kib = 0;     // smaps_rollup Anonymous
+  long long private_dirty_kib = 0;  // smaps_rollup Private_Dirty
+  long long slab_kib = 0;           // /proc/meminfo Slab
+  long long tcp_mem_pages = 0;      // /proc/net/sockstat TCP mem
+  long long open_files = 0;         // entries in /proc/PID/fd
+};
+
+inline memory_snapshot read_memory(int pid) {
+  memory_snapshot m;
+  const auto base = "/proc/" + std::to_string(pid);
+  auto status = read_proc_kib(base + "/status");
+  m.rss_kib = status["VmRSS"];
+  m.anon_kib = status["RssAnon"];
+  auto rollup = read_proc_kib(base + "/smaps_rollup");
+  m.smaps_anon_kib = rollup["Anonymous"];
+  m.private_dirty_kib = rollup["Private_Dirty"];
+  m.slab_kib = read_proc_kib("/proc/meminfo")["Slab"];
+  std::ifstream sockstat("/proc/net/sockstat");
+  for (std::string line; std::getline(sockstat, line);) {
+    if (!line.starts_with("TCP:")) continue;
+    const auto at = line.find(" mem ");
+    if (at != std::string::npos) m.tcp_mem_pages = std::stoll(line.substr(at + 5));
+  }
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(base + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++m.open_files;
+  return m;
+}
+
+// The q-quantile (nearest rank) of sorted nanosecond samples, in ms.
+inline double percentile_ms(const std::vector<std::int64_t>& sorted, double q) {
+  const auto n = sorted.size();
+  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(n)));
+  rank = std::clamp<std::size_t>(rank, 1, n);
+  return static_cast<double>(sorted[rank - 1]) / 1e6;
+}
+
+// Writes "latency_ms fraction_at_or_below" lines of sorted samples: every
+// sample of the top 1 %, and about 2,000 evenly spaced below that, which is
+// all a CDF plot needs. Returns false if the file cannot be written.
+inline bool write_latency_cdf(const std::string& file, const std::vector<std::int64_t>& sorted) {
+  std::ofstream out(file);
+  const auto n = sorted.size();
+  if (n == 0) return static_cast<bool>(out);
+  const std::size_t tail = n - n / 100;
+  const std::size_t step = std::max<std::size_t>(1, tail / 2000);
+  out << "# latency_ms cumulative_fraction (" << n << " samples)\n";
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i < tail && i % step != 0) continue;
+    out << static_cast<double>(sorted[i]) / 1e6 << ' '
+        << static_cast<double>(i + 1) / static_cast<double>(n) << '\n';
+  }
+  return static_cast<bool>(out);
+}
+
+}  // namespace haven::bench_util

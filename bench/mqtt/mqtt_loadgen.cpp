@@ -1,0 +1,730 @@
+// mqtt_loadgen: the MQTT counterpart of haven_loadgen, for comparing havend
+// with a broker (Mosquitto) under load of the same shape.
+//
+// Same runs, same flags and the same JSON result as haven_loadgen:
+//
+//   online:  N clients; client i publishes to client (i+1) % N's topic and
+//            subscribes (QoS 1) to its own. At most --window publishes per
+//            client are unacknowledged (PUBACK not yet received).
+//   offline: N publishers and N subscribers with persistent sessions
+//            (clean_session = false). The subscribers subscribe and
+//            disconnect, the publishers publish everything (the broker
+//            queues it), then the subscribers reconnect and drain.
+//   idle:    N clients connect and subscribe, then sit idle while the
+//            broker's memory is measured (--server-pid).
+//
+// Every message is 1 KiB (--size) of QoS 1 payload; its first bytes hold
+// the send time (steady_clock ns), sender, index and a run tag, so the
+// receiver measures send-to-delivery latency and checks that every message
+// arrives exactly once. Both ends live in this process, so the clocks agree.
+//
+// One thread drives every client through epoll with libmosquitto's
+// external-loop calls (mosquitto_loop_read/write/misc), as haven_loadgen
+// drives its connections from one Asio thread.
+
+#include <mosquitto.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_common.hpp"
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+using namespace haven::bench_util;
+
+constexpr std::size_t k_header_bytes = 24;  // stamp(8) sender(4) index(8) tag(4)
+constexpr std::size_t k_none = static_cast<std::size_t>(-1);
+constexpr int k_keepalive_s = 60;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
+      .count();
+}
+
+double seconds_between(steady::time_point a, steady::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+struct options {
+  std::string host = "127.0.0.1";
+  unsigned short port = 0;
+  std::string mode = "online";
+  std::size_t connections = 50;
+  std::size_t messages = 2000;
+  std::size_t size = 1024;
+  std::size_t window = 32;
+  double rate = 0;
+  double timeout = 120;
+  double settle = 2;  // idle: seconds between the last subscription and the measurement
+  std::string json;
+  std::string latency_out;
+  int server_pid = 0;
+};
+
+struct mark {
+  steady::time_point at;
+  std::optional<double> server_cpu;
+  double self_cpu = 0;
+};
+
+class bench;
+
+struct client {
+  bench* owner = nullptr;
+  mosquitto* m = nullptr;
+  std::size_t index = 0;
+  std::string id;
+  std::string topic;  // subscribes to this
+  bool subscriber = false;
+  bool publisher = false;
+  int fd = -1;
+  bool out_armed = false;
+  bool connected = false;
+  bool subscribed = false;
+  bool leaving = false;  // disconnect asked by us
+
+  // Publishing.
+  std::size_t target = k_none;
+  std::string target_topic;
+  std::uint64_t next = 0;
+  std::size_t in_flight = 0;
+  std::size_t acked = 0;
+
+  // Receiving.
+  std::size_t expected_sender = k_none;
+  std::vector<std::uint8_t> seen;
+  std::size_t received = 0;
+  std::vector<std::int64_t> latencies_ns;
+};
+
+class bench {
+ public:
+  explicit bench(options o);
+  ~bench();
+  int run();
+
+  // libmosquitto callbacks.
+  void on_connect(client& c, int rc);
+  void on_disconnect(client& c, int rc);
+  void on_subscribe(client& c);
+  void on_publish(client& c);
+  void on_message(client& c, const mosquitto_message& msg);
+
+ private:
+  enum class phase { connecting, parking, sending, draining, done };
+
+  void fail(std::string why) {
+    if (failure_.empty()) failure_ = std::move(why);
+  }
+  [[nodiscard]] bool offline() const { return opts_.mode == "offline"; }
+  [[nodiscard]] bool idle() const { return opts_.mode == "idle"; }
+  [[nodiscard]] std::size_t total() const { return senders_ * opts_.messages; }
+  [[nodiscard]] mark take_mark() const {
+    mark m{steady::now(), std::nullopt, self_cpu_seconds()};
+    if (opts_.server_pid > 0) m.server_cpu = process_cpu_seconds(opts_.server_pid);
+    return m;
+  }
+
+  void connect(client& c, bool first);
+  void watch(client& c);
+  void service(client& c, std::uint32_t events);
+  void flush(client& c);
+  void maybe_send(client& c);
+  void send_one(client& c);
+  [[nodiscard]] steady::time_point due(const client& c) const;
+  void check_phase();
+  void begin_sending();
+  int report();
+
+  options opts_;
+  std::uint32_t run_tag_ = 0;
+  int epoll_ = -1;
+  std::vector<std::unique_ptr<client>> clients_;
+  std::size_t senders_ = 0;
+  phase phase_ = phase::connecting;
+  std::string failure_;
+  std::string payload_;
+
+  std::size_t ready_ = 0, parked_ = 0, reconnected_ = 0;
+  std::size_t acked_ = 0, delivered_ = 0;
+  steady::time_point started_, parked_at_, send_start_;
+  mark send_begin_, sends_done_, drain_begin_, end_;
+  double connected_after_ = 0;
+  memory_snapshot mem_before_, mem_after_;
+};
+
+client& of(void* obj) { return *static_cast<client*>(obj); }
+
+bench::bench(options o) : opts_(std::move(o)) {
+  std::random_device rd;
+  run_tag_ = rd();
+  payload_.assign(opts_.size, '\0');
+  std::mt19937 fill(rd());
+  for (auto& ch : payload_) ch = static_cast<char>(fill());
+  epoll_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_ < 0) throw std::runtime_error("epoll_create1 failed");
+
+  const auto n = opts_.connections;
+  const std::size_t count = offline() ? 2 * n : n;
+  senders_ = idle() ? 0 : n;
+  std::ostringstream tag;
+  tag << std::hex << run_tag_;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto c = std::make_unique<client>();
+    c->owner = this;
+    c->index = i;
+    c->id = "hb-" + tag.str() + "-" + std::to_string(i);
+    c->topic = "bench/" + tag.str() + "/" + std::to_string(i);
+    c->subscriber = !offline() || i >= n;
+    c->publisher = !idle() && i < n;
+    // Offline subscribers keep their session (and their queue) while away.
+    c->m = mosquitto_new(c->id.c_str(), !(offline() && c->subscriber), c.get());
+    if (c->m == nullptr) throw std::runtime_error("mosquitto_new failed");
+    mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_int_option(c->m, MOSQ_OPT_TCP_NODELAY, 1);
+    // The window is counted here; the library's own limit only backs it up.
+    mosquitto_max_inflight_messages_set(c->m, static_cast<unsigned>(opts_.window));
+    mosquitto_connect_callback_set(c->m, [](mosquitto*, void* obj, int rc) {
+      of(obj).owner->on_connect(of(obj), rc);
+    });
+    mosquitto_disconnect_callback_set(c->m, [](mosquitto*, void* obj, int rc) {
+      of(obj).owner->on_disconnect(of(obj), rc);
+    });
+    mosquitto_subscribe_callback_set(c->m, [](mosquitto*, void* obj, int, int, const int*) {
+      of(obj).owner->on_subscribe(of(obj));
+    });
+    mosquitto_publish_callback_set(c->m, [](mosquitto*, void* obj, int) {
+      of(obj).owner->on_publish(of(obj));
+    });
+    mosquitto_message_callback_set(c->m, [](mosquitto*, void* obj, const mosquitto_message* msg) {
+      of(obj).owner->on_message(of(obj), *msg);
+    });
+    clients_.push_back(std::move(c));
+  }
+  for (std::size_t i = 0; i < senders_; ++i) {
+    auto& c = *clients_[i];
+    c.target = offline() ? n + i : (i + 1) % n;
+    c.target_topic = clients_[c.target]->topic;
+    auto& r = *clients_[c.target];
+    r.expected_sender = i;
+    r.seen.assign(opts_.messages, 0);
+    if (!offline()) r.latencies_ns.reserve(opts_.messages);
+  }
+}
+
+bench::~bench() {
+  for (auto& c : clients_)
+    if (c->m != nullptr) mosquitto_destroy(c->m);
+  if (epoll_ >= 0) close(epoll_);
+}
+
+void bench::connect(client& c, bool first) {
+  const int rc = first ? mosquitto_connect(c.m, opts_.host.c_str(), opts_.port, k_keepalive_s)
+                       : mosquitto_reconnect(c.m);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    fail("client " + std::to_string(c.index) + ": connect failed: " +
+         (rc == MOSQ_ERR_ERRNO ? std::string(std::strerror(errno)) : mosquitto_strerror(rc)));
+    return;
+  }
+  c.leaving = false;
+  watch(c);
+}
+
+void bench::watch(client& c) {
+  c.fd = mosquitto_socket(c.m);
+  c.out_armed = false;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &c;
+  if (epoll_ctl(epoll_, EPOLL_CTL_ADD, c.fd, &ev) != 0)
+    fail("epoll_ctl ADD failed: " + std::string(std::strerror(errno)));
+  flush(c);
+}
+
+// Writes what libmosquitto has queued (packets queued inside callbacks, or
+// left over from a full socket), arming EPOLLOUT while some remains.
+void bench::flush(client& c) {
+  if (c.fd < 0 || mosquitto_socket(c.m) != c.fd) return;
+  if (mosquitto_want_write(c.m)) {
+    const int rc = mosquitto_loop_write(c.m, 1);
+    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN && !c.leaving)
+      return fail("client " + std::to_string(c.index) + ": write failed: " + mosquitto_strerror(rc));
+  }
+  if (c.fd < 0 || mosquitto_socket(c.m) != c.fd) return;
+  const bool want = mosquitto_want_write(c.m);
+  if (want == c.out_armed) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
+  ev.data.ptr = &c;
+  epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
+  c.out_armed = want;
+}
+
+void bench::service(client& c, std::uint32_t events) {
+  if (c.fd < 0) return;
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+    // One packet per call: read until the socket is empty.
+    for (int i = 0; i < 512 && c.fd >= 0; ++i) {
+      errno = 0;
+      const int rc = mosquitto_loop_read(c.m, 1);
+      if (rc != MOSQ_ERR_SUCCESS) {
+        if (!c.leaving && failure_.empty())
+          fail("client " + std::to_string(c.index) + ": connection lost: " + mosquitto_strerror(rc));
+        if (c.fd >= 0) {
+          epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
+          c.fd = -1;
+        }
+        return;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    }
+  }
+  if (c.publisher) maybe_send(c);
+  flush(c);
+}
+
+void bench::on_connect(client& c, int rc) {
+  if (rc != 0) return fail("client " + std::to_string(c.index) + ": CONNACK refused: " +
+                           mosquitto_connack_string(rc));
+  c.connected = true;
+  if (phase_ == phase::draining) {
+    ++reconnected_;  // the persistent session keeps the subscription
+    return;
+  }
+  if (c.subscriber) {
+    if (mosquitto_subscribe(c.m, nullptr, c.topic.c_str(), 1) != MOSQ_ERR_SUCCESS)
+      fail("client " + std::to_string(c.index) + ": subscribe failed");
+    return;
+  }
+  ++ready_;
+}
+
+void bench::on_subscribe(client& c) {
+  c.subscribed = true;
+  ++ready_;
+}
+
+void bench::on_disconnect(client& c, int rc) {
+  c.connected = false;
+  if (c.fd >= 0) {
+    epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);  // closed by now; harmless
+    c.fd = -1;
+  }
+  if (c.leaving) {
+    if (phase_ == phase::parking) ++parked_;
+    return;
+  }
+  if (phase_ != phase::done)
+    fail("client " + std::to_string(c.index) + ": disconnected (" + mosquitto_strerror(rc) + ")");
+}
+
+void bench::on_publish(client& c) {
+  if (c.in_flight == 0) return fail("client " + std::to_string(c.index) + ": PUBACK for nothing");
+  --c.in_flight;
+  ++c.acked;
+  if (++acked_ == total()) sends_done_ = take_mark();
+}
+
+void bench::on_message(client& c, const mosquitto_message& msg) {
+  const auto arrived = now_ns();
+  if (static_cast<std::size_t>(msg.payloadlen) != opts_.size || msg.qos != 1)
+    return fail("client " + std::to_string(c.index) + ": message of " +
+                std::to_string(msg.payloadlen) + " bytes at QoS " + std::to_string(msg.qos));
+  const auto* p = static_cast<const char*>(msg.payload);
+  std::int64_t sent_at = 0;
+  std::uint32_t sender = 0, tag = 0;
+  std::uint64_t index = 0;
+  std::memcpy(&sent_at, p, 8);
+  std::memcpy(&sender, p + 8, 4);
+  std::memcpy(&index, p + 12, 8);
+  std::memcpy(&tag, p + 20, 4);
+  if (tag != run_tag_ || sender != c.expected_sender || index >= opts_.messages)
+    return fail("client " + std::to_string(c.index) + ": a message that was not sent to it");
+  if (c.seen[index])
+    return fail("client " + std::to_string(c.index) + ": message #" + std::to_string(index) +
+                " from " + std::to_string(sender) + " delivered twice");
+  c.seen[index] = 1;
+  ++c.received;
+  ++delivered_;
+  if (!offline()) c.latencies_ns.push_back(arrived - sent_at);
+}
+
+steady::time_point bench::due(const client& c) const {
+  // Message k of sender s is due at (k * senders + s) / rate seconds, as in
+  // haven_loadgen: senders interleave evenly and the total is `rate`.
+  const double due_s = (static_cast<double>(c.next) * static_cast<double>(senders_) +
+                        static_cast<double>(c.index)) / opts_.rate;
+  return send_start_ + std::chrono::nanoseconds(static_cast<std::int64_t>(due_s * 1e9));
+}
+
+void bench::maybe_send(client& c) {
+  if (phase_ != phase::sending || !c.publisher || c.fd < 0) return;
+  while (c.in_flight < opts_.window && c.next < opts_.messages) {
+    if (opts_.rate > 0 && steady::now() < due(c)) return;
+    send_one(c);
+  }
+}
+
+void bench::send_one(client& c) {
+  const std::int64_t stamp = now_ns();
+  const std::uint32_t sender = static_cast<std::uint32_t>(c.index);
+  const std::uint64_t index = c.next++;
+  std::memcpy(payload_.data(), &stamp, 8);
+  std::memcpy(payload_.data() + 8, &sender, 4);
+  std::memcpy(payload_.data() + 12, &index, 8);
+  std::memcpy(payload_.data() + 20, &run_tag_, 4);
+  ++c.in_flight;
+  const int rc = mosquitto_publish(c.m, nullptr, c.target_topic.c_str(),
+                                   static_cast<int>(payload_.size()), payload_.data(), 1, false);
+  if (rc != MOSQ_ERR_SUCCESS)
+    fail("client " + std::to_string(c.index) + ": publish failed: " + mosquitto_strerror(rc));
+}
+
+void bench::begin_sending() {
+  phase_ = phase::sending;
+  send_begin_ = take_mark();
+  send_start_ = send_begin_.at;
+  for (std::size_t i = 0; i < senders_; ++i) {
+    maybe_send(*clients_[i]);
+    flush(*clients_[i]);
+  }
+}
+
+void bench::check_phase() {
+  switch (phase_) {
+    case phase::connecting:
+      if (ready_ != clients_.size()) return;
+      connected_after_ = seconds_between(started_, steady::now());
+      std::cerr << "mqtt_loadgen: " << clients_.size() << " clients connected"
+                << (idle() ? " and subscribed" : "") << " (" << connected_after_ << " s)\n";
+      if (idle()) {
+        phase_ = phase::done;
+        return;
+      }
+      if (!offline()) return begin_sending();
+      // Offline: the subscribers leave; their sessions stay on the broker.
+      phase_ = phase::parking;
+      for (std::size_t i = senders_; i < clients_.size(); ++i) {
+        auto& c = *clients_[i];
+        c.leaving = true;
+        mosquitto_disconnect(c.m);
+        flush(c);
+      }
+      return;
+    case phase::parking:
+      if (parked_ != clients_.size() - senders_) return;
+      if (parked_at_ == steady::time_point{}) parked_at_ = steady::now();
+      // Give the broker a moment to take the sessions offline.
+      if (steady::now() - parked_at_ < std::chrono::milliseconds(200)) return;
+      return begin_sending();
+    case phase::sending:
+      if (acked_ != total()) return;
+      if (offline()) {
+        std::cerr << "mqtt_loadgen: " << total() << " messages queued ("
+                  << seconds_between(send_begin_.at, sends_done_.at) << " s); draining\n";
+        phase_ = phase::draining;
+        drain_begin_ = take_mark();
+        for (std::size_t i = senders_; i < clients_.size(); ++i) connect(*clients_[i], false);
+        return;
+      }
+      [[fallthrough]];
+    case phase::draining:
+      if (acked_ != total() || delivered_ != total()) return;
+      end_ = take_mark();
+      phase_ = phase::done;
+      return;
+    case phase::done: return;
+  }
+}
+
+int bench::run() {
+  started_ = steady::now();
+  const auto deadline =
+      started_ + std::chrono::nanoseconds(static_cast<std::int64_t>(opts_.timeout * 1e9));
+  if (idle() && opts_.server_pid > 0) mem_before_ = read_memory(opts_.server_pid);
+  for (auto& c : clients_) {
+    connect(*c, true);
+    if (!failure_.empty()) break;
+  }
+
+  std::vector<epoll_event> events(1024);
+  auto next_misc = steady::now() + std::chrono::seconds(1);
+  while (failure_.empty() && phase_ != phase::done) {
+    auto wake = std::min(next_misc, deadline);
+    if (phase_ == phase::parking) wake = std::min(wake, steady::now() + std::chrono::milliseconds(10));
+    if (phase_ == phase::sending && opts_.rate > 0)
+      for (std::size_t i = 0; i < senders_; ++i)
+        if (clients_[i]->next < opts_.messages && clients_[i]->in_flight < opts_.window)
+          wake = std::min(wake, due(*clients_[i]));
+    const auto wait = std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::nanoseconds>(wake - steady::now()).count());
+    timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
+    const int n = epoll_pwait2(epoll_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
+    if (n < 0 && errno != EINTR) {
+      fail("epoll_pwait2 failed: " + std::string(std::strerror(errno)));
+      break;
+    }
+    for (int i = 0; i < n; ++i) service(*static_cast<client*>(events[i].data.ptr), events[i].events);
+    const auto now = steady::now();
+    if (phase_ == phase::sending && opts_.rate > 0)
+      for (std::size_t i = 0; i < senders_; ++i) {
+        maybe_send(*clients_[i]);
+        flush(*clients_[i]);
+      }
+    if (now >= next_misc) {
+      for (auto& c : clients_)
+        if (c->fd >= 0) mosquitto_loop_misc(c->m);  // keep-alive pings
+      next_misc = now + std::chrono::seconds(1);
+    }
+    check_phase();
+    if (now >= deadline && phase_ != phase::done) {
+      std::ostringstream why;
+      why << "timed out after " << opts_.timeout << " s: ready " << ready_ << "/" << clients_.size()
+          << ", PUBACKs " << acked_ << "/" << total() << ", delivered " << delivered_ << "/"
+          << total();
+      fail(why.str());
+    }
+  }
+
+  if (idle() && failure_.empty()) {
+    // Idle: keep the connections served while the broker settles, then measure.
+    const auto until = steady::now() + std::chrono::nanoseconds(static_cast<std::int64_t>(opts_.settle * 1e9));
+    while (steady::now() < until && failure_.empty()) {
+      timespec ts{0, 100'000'000};
+      const int n = epoll_pwait2(epoll_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
+      for (int i = 0; i < n; ++i) service(*static_cast<client*>(events[i].data.ptr), events[i].events);
+    }
+    if (opts_.server_pid > 0) mem_after_ = read_memory(opts_.server_pid);
+  }
+
+  // Leave politely; the figures are in.
+  const auto leave_phase = phase_;
+  phase_ = phase::done;
+  for (auto& c : clients_)
+    if (c->fd >= 0) {
+      c->leaving = true;
+      mosquitto_disconnect(c->m);
+    }
+  (void)leave_phase;
+  return report();
+}
+
+int bench::report() {
+  if (!failure_.empty()) {
+    std::cerr << "mqtt_loadgen: FAILED: " << failure_ << "\n";
+    return 1;
+  }
+  nlohmann::json j;
+  j["system"] = "mosquitto";
+  j["mode"] = opts_.mode;
+  j["connections"] = clients_.size();
+  j["senders"] = senders_;
+  j["size"] = opts_.size;
+  j["window"] = opts_.window;
+  j["rate"] = opts_.rate > 0 ? nlohmann::json(opts_.rate) : nlohmann::json(nullptr);
+  j["register_seconds"] = connected_after_;
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+
+  if (idle()) {
+    rlimit nofile{};
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    const auto n = static_cast<double>(clients_.size());
+    j["open_files_soft"] = nofile.rlim_cur;
+    j["open_files_hard"] = nofile.rlim_max;
+    if (opts_.server_pid > 0) {
+      const auto per = [&](long long before, long long after) { return (after - before) * 1024.0 / n; };
+      j["server_rss_before_kib"] = mem_before_.rss_kib;
+      j["server_rss_after_kib"] = mem_after_.rss_kib;
+      j["server_anon_before_kib"] = mem_before_.smaps_anon_kib;
+      j["server_anon_after_kib"] = mem_after_.smaps_anon_kib;
+      j["server_open_files"] = mem_after_.open_files;
+      j["rss_bytes_per_connection"] = per(mem_before_.rss_kib, mem_after_.rss_kib);
+      j["anon_bytes_per_connection"] = per(mem_before_.smaps_anon_kib, mem_after_.smaps_anon_kib);
+      j["kernel_slab_bytes_per_connection"] = per(mem_before_.slab_kib, mem_after_.slab_kib);
+      j["kernel_tcp_mem_pages_delta"] = mem_after_.tcp_mem_pages - mem_before_.tcp_mem_pages;
+    }
+    out.precision(0);
+    out << "mqtt_loadgen idle: " << clients_.size() << " clients connected and subscribed\n";
+    if (opts_.server_pid > 0)
+      out << "  broker memory per connection: " << j["anon_bytes_per_connection"].get<double>()
+          << " B anonymous, " << j["rss_bytes_per_connection"].get<double>() << " B RSS; kernel slab "
+          << j["kernel_slab_bytes_per_connection"].get<double>() << " B (both ends)\n";
+  } else {
+    for (std::size_t i = 0; i < senders_; ++i) {
+      const auto& s = *clients_[i];
+      const auto& r = *clients_[s.target];
+      if (s.acked != opts_.messages || r.received != opts_.messages) {
+        std::cerr << "mqtt_loadgen: FAILED: client " << i << " had " << s.acked
+                  << " PUBACKs and its subscriber " << r.received << " messages of "
+                  << opts_.messages << "\n";
+        return 1;
+      }
+    }
+    const auto n = static_cast<double>(total());
+    j["messages"] = total();
+    j["messages_per_connection"] = opts_.messages;
+    j["seconds"] = seconds_between(send_begin_.at, end_.at);
+    const double send_seconds = seconds_between(send_begin_.at, sends_done_.at);
+    j["sends_per_s"] = n / send_seconds;
+    std::vector<std::int64_t> lat;
+    for (const auto& c : clients_)
+      lat.insert(lat.end(), c->latencies_ns.begin(), c->latencies_ns.end());
+    std::ranges::sort(lat);
+    if (!lat.empty()) {
+      j["p50_ms"] = percentile_ms(lat, 0.50);
+      j["p99_ms"] = percentile_ms(lat, 0.99);
+      j["p999_ms"] = percentile_ms(lat, 0.999);
+      j["max_ms"] = static_cast<double>(lat.back()) / 1e6;
+      if (!opts_.latency_out.empty() && !write_latency_cdf(opts_.latency_out, lat)) {
+        std::cerr << "mqtt_loadgen: cannot write " << opts_.latency_out << "\n";
+        return 1;
+      }
+    } else {
+      j["p50_ms"] = j["p99_ms"] = j["p999_ms"] = j["max_ms"] = nullptr;
+    }
+    if (offline()) {
+      j["queue_per_s"] = n / send_seconds;
+      j["drain_seconds"] = seconds_between(drain_begin_.at, end_.at);
+      j["drain_per_s"] = n / seconds_between(drain_begin_.at, end_.at);
+    } else {
+      j["drain_per_s"] = nullptr;
+    }
+    const auto cpu = [](const mark& a, const mark& b) -> nlohmann::json {
+      if (!a.server_cpu || !b.server_cpu) return nullptr;
+      return *b.server_cpu - *a.server_cpu;
+    };
+    j["server_cpu_s"] = cpu(send_begin_, end_);
+    j["server_cpu_us_per_msg"] =
+        j["server_cpu_s"].is_null() ? nlohmann::json(nullptr)
+                                    : nlohmann::json(j["server_cpu_s"].get<double>() / n * 1e6);
+    if (offline()) {
+      j["server_cpu_queue_s"] = cpu(send_begin_, sends_done_);
+      j["server_cpu_drain_s"] = cpu(drain_begin_, end_);
+    }
+    j["loadgen_cpu_s"] = end_.self_cpu - send_begin_.self_cpu;
+
+    out.precision(0);
+    out << "mqtt_loadgen " << opts_.mode << ": " << senders_ << " publishers x " << opts_.messages
+        << " messages of " << opts_.size << " B, QoS 1, window " << opts_.window;
+    if (opts_.rate > 0) out << ", paced at " << opts_.rate << " msg/s";
+    out << "\n  PUBACKed publishes: " << n / send_seconds << " msg/s";
+    out.precision(2);
+    out << " (" << send_seconds << " s)\n";
+    if (!lat.empty()) {
+      out.precision(3);
+      out << "  send-to-delivery latency: p50 " << j["p50_ms"].get<double>() << " ms, p99 "
+          << j["p99_ms"].get<double>() << " ms, p99.9 " << j["p999_ms"].get<double>()
+          << " ms, max " << j["max_ms"].get<double>() << " ms\n";
+    }
+    if (offline()) {
+      out.precision(0);
+      out << "  drain after reconnect: " << j["drain_per_s"].get<double>() << " msg/s";
+      out.precision(2);
+      out << " (" << j["drain_seconds"].get<double>() << " s)\n";
+    }
+    out.precision(2);
+    if (!j["server_cpu_s"].is_null())
+      out << "  broker CPU: " << j["server_cpu_s"].get<double>() << " s ("
+          << j["server_cpu_us_per_msg"].get<double>() << " us per message)\n";
+    out << "  loadgen CPU: " << j["loadgen_cpu_s"].get<double>() << " s\n";
+    out << "  every publish acknowledged, every message delivered exactly once\n";
+  }
+  std::cout << out.str() << std::flush;
+
+  if (!opts_.json.empty()) {
+    if (opts_.json == "-") {
+      std::cout << j.dump() << "\n";
+    } else {
+      std::ofstream f(opts_.json);
+      f << j.dump() << "\n";
+      if (!f) {
+        std::cerr << "mqtt_loadgen: cannot write " << opts_.json << "\n";
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  CLI::App app{
+      "mqtt_loadgen: drives an MQTT broker on 127.0.0.1 with load of the same shape as\n"
+      "haven_loadgen (QoS 1, same window, size, count and pacing) and prints the same\n"
+      "figures. Exits non-zero unless every publish is acknowledged and every message\n"
+      "delivered exactly once within --timeout."};
+  app.add_option("-p,--port", o.port, "The broker's port on 127.0.0.1")->required();
+  app.add_option("--mode", o.mode,
+                 "online: subscribers connected; offline: queue for persistent sessions, "
+                 "then drain; idle: connect, subscribe and measure the broker's memory")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"online", "offline", "idle"}));
+  app.add_option("-n,--connections", o.connections,
+                 "Publishing clients (offline adds as many subscribers)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1000000));
+  app.add_option("-m,--messages", o.messages, "Messages each publisher sends")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--size", o.size, "Payload bytes (at least 24: stamp, sender, index, tag)")
+      ->capture_default_str()
+      ->check(CLI::Range(24, 64 << 20));
+  app.add_option("-w,--window", o.window, "Publishes without PUBACK per client, at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--rate", o.rate, "Total messages/s over all publishers, paced; 0 = flat out")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e8));
+  app.add_option("--timeout", o.timeout, "Seconds before the run gives up (and fails)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
+  app.add_option("--settle", o.settle, "idle: seconds to wait before measuring")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--json", o.json, "Write the result as one JSON object to FILE ('-': stdout)");
+  app.add_option("--latency-out", o.latency_out,
+                 "Write the latency distribution (ms, cumulative fraction) to FILE");
+  app.add_option("--server-pid", o.server_pid,
+                 "The broker's pid: report its CPU (and, idle, its memory) from /proc")
+      ->check(CLI::Range(1, 1 << 22));
+  CLI11_PARSE(app, argc, argv);
+
+  mosquitto_lib_init();
+  int rc = 1;
+  try {
+    if (o.server_pid > 0 && !process_cpu_seconds(o.server_pid)) {
+      std::cerr << "mqtt_loadgen: cannot read /proc/" << o.server_pid << "/stat\n";
+      return 2;
+    }
+    bench b(o);
+    rc = b.run();
+  } catch (const std::exception& e) {
+    std::cerr << "mqtt_loadgen: " << e.what() << "\n";
+  }
+  mosquitto_lib_cleanup();
+  return rc;
+}
