@@ -35,8 +35,11 @@ build-asan: deps $(ASAN)/build.ninja
 	cmake --build $(ASAN) -j $(JOBS)
 
 # ThreadSanitizer: only what the concurrency tests need (store, relay, havend).
+# Warnings are errors in the other builds; GCC 12 gives false
+# -Wstringop-overflow warnings under -fsanitize=thread.
 $(TSAN)/build.ninja: | deps
-	cmake -S . -B $(TSAN) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAVEN_SANITIZE=thread
+	cmake -S . -B $(TSAN) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAVEN_SANITIZE=thread \
+	  -DHAVEN_WERROR=OFF
 
 build-tsan: deps $(TSAN)/build.ninja
 	cmake --build $(TSAN) -j $(JOBS) --target store_tests relay_tests reliability_tests havend

@@ -1,6 +1,8 @@
 #pragma once
-// A fresh directory under the system temp dir, removed with its contents.
+// A fresh directory under the system temp dir, removed with its contents
+// (kept when HAVEN_KEEP_TEMP is set, to read a failed test's havend log).
 
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -16,6 +18,7 @@ class temp_dir {
     std::filesystem::create_directories(path_);
   }
   ~temp_dir() {
+    if (std::getenv("HAVEN_KEEP_TEMP") != nullptr) return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }

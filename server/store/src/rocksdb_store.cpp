@@ -640,6 +640,8 @@ const std::error_category& category() noexcept {
 
 std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
 
+constexpr std::uint64_t k_memtable_budget = 64 << 20;  // write_buffer_size is a quarter
+
 result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -650,8 +652,11 @@ result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   // info log stays small and never holds record contents.
   db_options.max_log_file_size = 1 << 20;
 
+  // 16 MiB memtables (the default budget gives 128 MiB): after a full disk
+  // RocksDB resumes only once a memtable's worth of space is free, and a
+  // smaller memtable also bounds the WAL replayed at start-up.
   rocksdb::ColumnFamilyOptions cf_options;
-  cf_options.OptimizeLevelStyleCompaction();
+  cf_options.OptimizeLevelStyleCompaction(k_memtable_budget);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const auto* name : k_family_names) families.emplace_back(name, cf_options);
 
