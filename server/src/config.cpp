@@ -47,6 +47,13 @@ void read_string(const toml::table& t, const std::filesystem::path& file, std::s
   out = *v;
 }
 
+void read_path(const toml::table& t, const std::filesystem::path& file, std::string_view key,
+               std::filesystem::path& out) {
+  std::string path = out.string();
+  read_string(t, file, key, path);
+  out = path;
+}
+
 }  // namespace
 
 config load_config_file(const std::filesystem::path& file, config c) {
@@ -56,20 +63,18 @@ config load_config_file(const std::filesystem::path& file, config c) {
   } catch (const toml::parse_error& e) {
     throw std::runtime_error(file.string() + ": " + std::string(e.description()));
   }
-  static constexpr std::string_view known[] = {"server", "limits", "store", "log"};
+  static constexpr std::string_view known[] = {"server", "tls", "limits", "store", "log"};
   for (const auto& [section, _] : t)
     if (std::ranges::find(known, section.str()) == std::end(known))
       bad(file, section.str(), "unknown section");
 
   read_string(t, file, "server.listen", c.listen);
   read_number<std::uint16_t>(t, file, "server.port", c.port, 0, 65535);
-  std::string path = c.data_dir.string();
-  read_string(t, file, "server.data_dir", path);
-  c.data_dir = path;
-  path = c.web_root.string();
-  read_string(t, file, "server.web_root", path);
-  c.web_root = path;
+  read_path(t, file, "server.data_dir", c.data_dir);
+  read_path(t, file, "server.web_root", c.web_root);
   read_number<unsigned>(t, file, "server.threads", c.threads, 1, 64);
+  read_path(t, file, "tls.cert_file", c.tls_cert_file);
+  read_path(t, file, "tls.key_file", c.tls_key_file);
 
   read_number<std::size_t>(t, file, "limits.max_frame_bytes", c.max_frame_bytes, 1024, 64 << 20);
   read_number<std::size_t>(t, file, "limits.outbound_buffer_bytes", c.outbound_buffer_bytes,

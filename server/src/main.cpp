@@ -54,7 +54,8 @@ int serve(const server::config& cfg) {
   const auto address = relay.listen();
   // The first line of output, for scripts and tests (port 0 picks a port).
   std::cout << "havend listening on " << address << std::endl;
-  spdlog::info("serving /v1/ws and /healthz; data in {}", cfg.data_dir.string());
+  spdlog::info("serving {} on /v1/ws and /healthz; data in {}",
+               cfg.tls_cert_file.empty() ? "ws://" : "wss:// (TLS 1.3)", cfg.data_dir.string());
 
   // Signals are waited for on a thread of their own; the relay drains.
   std::jthread signal_waiter([&](std::stop_token) {
@@ -137,6 +138,12 @@ int main(int argc, char** argv) {
   app.add_option("-d,--data-dir", cfg.data_dir, "RocksDB data directory (created if missing)")
       ->capture_default_str();
   app.add_option("--web-root", cfg.web_root, "Directory of the browser client served at /");
+  app.add_option("--tls-cert", cfg.tls_cert_file,
+                 "PEM certificate chain; with --tls-key the port serves HTTPS and wss:// "
+                 "(TLS 1.3 only). Without both: plain, for loopback or behind a TLS proxy");
+  app.add_option("--tls-key", cfg.tls_key_file,
+                 "PEM private key (unencrypted) of --tls-cert; a key that does not match "
+                 "stops havend at start-up");
   app.add_option("--threads", cfg.threads, "I/O threads (the store has its own writer)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));

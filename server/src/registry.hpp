@@ -12,17 +12,17 @@
 
 namespace haven::server {
 
-class websocket_session;
+class session;  // websocket_session.hpp
 
 class session_registry {
  public:
-  void add(const std::shared_ptr<websocket_session>& s) {
+  void add(const std::shared_ptr<session>& s) {
     std::lock_guard lock(mutex_);
     all_[s.get()] = s;
   }
 
   // Removes `s` and its device binding (if the binding is still `s`).
-  void remove(websocket_session* s, const std::string& device_key) {
+  void remove(session* s, const std::string& device_key) {
     std::lock_guard lock(mutex_);
     all_.erase(s);
     if (device_key.empty()) return;
@@ -32,8 +32,7 @@ class session_registry {
   }
 
   // Binds the device to `s`; returns the session it replaces, if any.
-  std::shared_ptr<websocket_session> bind(const std::string& device_key,
-                                          const std::shared_ptr<websocket_session>& s) {
+  std::shared_ptr<session> bind(const std::string& device_key, const std::shared_ptr<session>& s) {
     std::lock_guard lock(mutex_);
     auto& slot = devices_[device_key];
     auto previous = slot.lock();
@@ -41,15 +40,15 @@ class session_registry {
     return previous;
   }
 
-  std::shared_ptr<websocket_session> find(const std::string& device_key) {
+  std::shared_ptr<session> find(const std::string& device_key) {
     std::lock_guard lock(mutex_);
     auto it = devices_.find(device_key);
     return it == devices_.end() ? nullptr : it->second.lock();
   }
 
-  std::vector<std::shared_ptr<websocket_session>> all() {
+  std::vector<std::shared_ptr<session>> all() {
     std::lock_guard lock(mutex_);
-    std::vector<std::shared_ptr<websocket_session>> out;
+    std::vector<std::shared_ptr<session>> out;
     for (auto& [_, weak] : all_)
       if (auto s = weak.lock()) out.push_back(std::move(s));
     return out;
@@ -68,8 +67,8 @@ class session_registry {
 
  private:
   std::mutex mutex_;
-  std::unordered_map<websocket_session*, std::weak_ptr<websocket_session>> all_;
-  std::unordered_map<std::string, std::weak_ptr<websocket_session>> devices_;
+  std::unordered_map<session*, std::weak_ptr<session>> all_;
+  std::unordered_map<std::string, std::weak_ptr<session>> devices_;
 };
 
 }  // namespace haven::server

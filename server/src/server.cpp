@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "relay.hpp"
+#include "tls.hpp"
 #include "websocket_session.hpp"
 
 namespace haven::server {
@@ -44,36 +46,66 @@ std::string_view content_type(const std::filesystem::path& p) {
   return "application/octet-stream";
 }
 
-// Plain HTTP on the relay's port: health, the browser client's files, and
-// the upgrade to the WebSocket relay.
-class http_session : public std::enable_shared_from_this<http_session> {
+// HTTP on the relay's port, over TCP or TLS: health, the browser client's
+// files, and the upgrade to the WebSocket relay.
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
  public:
-  http_session(tcp::socket&& socket, relay& r, std::string peer)
-      : stream_(std::move(socket)), relay_(r), peer_(std::move(peer)) {}
+  http_session(Stream&& stream, relay& r, std::string peer)
+      : stream_(std::move(stream)), relay_(r), peer_(std::move(peer)) {}
 
   void run() {
     net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+                  beast::bind_front_handler(&http_session::start, shared_from_this()));
   }
 
  private:
+  using std::enable_shared_from_this<http_session>::shared_from_this;
+  static constexpr bool k_tls = std::is_same_v<Stream, tls_stream>;
+
+  void start() {
+    if constexpr (k_tls) {
+      // The handshake timeout covers the TLS handshake: a client that never
+      // finishes it is closed like one that never sends a request.
+      beast::get_lowest_layer(stream_).expires_after(relay_.cfg.handshake_timeout);
+      stream_.async_handshake(
+          net::ssl::stream_base::server,
+          beast::bind_front_handler(&http_session::on_handshake, shared_from_this()));
+    } else {
+      do_read();
+    }
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if (ec) {
+      spdlog::debug("TLS handshake failed: {}", ec.message());
+      return;
+    }
+    spdlog::debug("TLS: {} with {}", SSL_get_version(stream_.native_handle()),
+                  SSL_get_cipher_name(stream_.native_handle()));
+    do_read();
+  }
+
   void do_read() {
     parser_.emplace();
     parser_->body_limit(k_max_http_body);
     parser_->header_limit(8 * 1024);
     // Slow or silent clients are dropped after the handshake timeout.
-    stream_.expires_after(relay_.cfg.handshake_timeout);
+    beast::get_lowest_layer(stream_).expires_after(relay_.cfg.handshake_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
-    if (ec) return close();
+    if (ec == http::error::end_of_stream) return close();
+    // Time-outs, resets, a TLS peer gone without close_notify: the stream
+    // closes as this session ends.
+    if (ec) return;
     auto request = parser_->release();
     if (websocket::is_upgrade(request)) {
       if (request.target() != "/v1/ws" || relay_.stopping)
         return respond(request, http::status::not_found, "text/plain", "not found\n");
-      std::make_shared<websocket_session>(std::move(stream_), relay_, std::move(peer_))
+      std::make_shared<websocket_session<Stream>>(std::move(stream_), relay_, std::move(peer_))
           ->run(std::move(request));
       return;
     }
@@ -123,17 +155,25 @@ class http_session : public std::enable_shared_from_this<http_session> {
     }
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-                        if (ec || !res->keep_alive()) return self->close();
+                        if (ec) return;
+                        if (!res->keep_alive()) return self->close();
                         self->do_read();
                       });
   }
 
+  // Ends the connection politely: TLS sends close_notify first (bounded by
+  // the handshake timeout), plain TCP a FIN.
   void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if constexpr (k_tls) {
+      beast::get_lowest_layer(stream_).expires_after(relay_.cfg.handshake_timeout);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   relay& relay_;
   std::string peer_;
   beast::flat_buffer buffer_;
@@ -142,7 +182,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
 class listener : public std::enable_shared_from_this<listener> {
  public:
-  listener(net::io_context& ioc, relay& r) : ioc_(ioc), acceptor_(net::make_strand(ioc)), relay_(r) {}
+  // `tls` null: plain HTTP and ws://; else HTTPS and wss:// with it.
+  listener(net::io_context& ioc, relay& r, net::ssl::context* tls)
+      : ioc_(ioc), acceptor_(net::make_strand(ioc)), relay_(r), tls_(tls) {}
 
   tcp::endpoint open(const tcp::endpoint& endpoint) {
     acceptor_.open(endpoint.protocol());
@@ -181,7 +223,14 @@ class listener : public std::enable_shared_from_this<listener> {
       } else {
         socket.set_option(tcp::no_delay(true), ignored);
         if (relay_.cfg.log_addresses) spdlog::info("connection from {}", address);
-        std::make_shared<http_session>(std::move(socket), relay_, address)->run();
+        if (tls_ != nullptr)
+          std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *tls_), relay_,
+                                                     address)
+              ->run();
+        else
+          std::make_shared<http_session<plain_stream>>(plain_stream(std::move(socket)), relay_,
+                                                       address)
+              ->run();
       }
     }
     do_accept();
@@ -190,12 +239,17 @@ class listener : public std::enable_shared_from_this<listener> {
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
   relay& relay_;
+  net::ssl::context* tls_;
 };
 
 }  // namespace
 
 struct server::impl {
-  impl(const config& c, store::store& s) : cfg(c), relay_state(cfg, s, ioc), expiry_timer(ioc) {}
+  impl(const config& c, store::store& s)
+      : cfg(c),
+        tls(tls_configured(cfg) ? std::optional(make_tls_context(cfg)) : std::nullopt),
+        relay_state(cfg, s, ioc),
+        expiry_timer(ioc) {}
 
   void schedule_expiry() {
     expiry_timer.expires_after(cfg.expiry_interval);
@@ -214,6 +268,8 @@ struct server::impl {
   }
 
   config cfg;
+  // Before the io_context: sessions still queued in it hold SSL objects.
+  std::optional<net::ssl::context> tls;
   net::io_context ioc;
   // Ends a drain that a stuck peer would drag out.
   std::jthread shutdown_watchdog;
@@ -228,7 +284,14 @@ server::~server() = default;
 
 std::string server::listen() {
   const auto address = net::ip::make_address(impl_->cfg.listen);
-  impl_->acceptor = std::make_shared<listener>(impl_->ioc, impl_->relay_state);
+  if (!impl_->tls && !address.is_loopback())
+    spdlog::warn(
+        "plain HTTP and ws:// on {}, which is not a loopback address: anyone on the path can "
+        "read and change the traffic. Set [tls] cert_file and key_file, or keep havend behind "
+        "a TLS proxy (deploy/README.md)",
+        impl_->cfg.listen);
+  impl_->acceptor = std::make_shared<listener>(impl_->ioc, impl_->relay_state,
+                                               impl_->tls ? &*impl_->tls : nullptr);
   const auto bound = impl_->acceptor->open({address, impl_->cfg.port});
   std::ostringstream out;
   if (bound.address().is_v6()) out << '[' << bound.address().to_string() << ']';

@@ -65,8 +65,9 @@ std::pair<wire::ErrorCode, const char*> wire_error(std::error_code ec) {
 
 }  // namespace
 
+template <class Stream>
 template <typename T, typename F>
-auto websocket_session::on_strand(F f) {
+auto websocket_session<Stream>::on_strand(F f) {
   ++pending_;
   return [self = shared_from_this(), f = std::move(f),
           guard = net::make_work_guard(relay_.ioc)](store::result<T> r) mutable {
@@ -78,15 +79,20 @@ auto websocket_session::on_strand(F f) {
   };
 }
 
-websocket_session::websocket_session(beast::tcp_stream&& stream, relay& r, std::string peer)
+template <class Stream>
+websocket_session<Stream>::websocket_session(Stream&& stream, relay& r, std::string peer)
     : ws_(std::move(stream)),
       relay_(r),
       peer_(std::move(peer)),
       login_deadline_(ws_.get_executor()) {}
 
-websocket_session::~websocket_session() { relay_.registry.remove(this, device_key_); }
+template <class Stream>
+websocket_session<Stream>::~websocket_session() {
+  relay_.registry.remove(this, device_key_);
+}
 
-void websocket_session::run(beast::http::request<beast::http::string_body> request) {
+template <class Stream>
+void websocket_session<Stream>::run(beast::http::request<beast::http::string_body> request) {
   relay_.registry.add(shared_from_this());
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = relay_.cfg.handshake_timeout;
@@ -104,7 +110,8 @@ void websocket_session::run(beast::http::request<beast::http::string_body> reque
                    beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
 
-void websocket_session::on_accept(error_code ec) {
+template <class Stream>
+void websocket_session<Stream>::on_accept(error_code ec) {
   if (ec) return;
   // A connection must log in within the handshake timeout, or it goes.
   login_deadline_.expires_after(relay_.cfg.handshake_timeout);
@@ -119,19 +126,22 @@ void websocket_session::on_accept(error_code ec) {
   do_read();
 }
 
-void websocket_session::on_login_deadline(error_code ec) {
+template <class Stream>
+void websocket_session<Stream>::on_login_deadline(error_code ec) {
   if (ec || address_) return;  // cancelled, or logged in
   close_when_flushed(websocket::close_code::policy_error, "log-in timeout");
 }
 
-void websocket_session::do_read() {
+template <class Stream>
+void websocket_session<Stream>::do_read() {
   if (reading_ || closing_) return;
   if (pending_ >= relay_.cfg.max_pending_requests) return;  // resumed by request_finished
   reading_ = true;
   ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
 }
 
-void websocket_session::on_read(error_code ec, std::size_t bytes) {
+template <class Stream>
+void websocket_session<Stream>::on_read(error_code ec, std::size_t bytes) {
   reading_ = false;
   if (ec) {
     if (ec == websocket::error::message_too_big)
@@ -161,7 +171,8 @@ void websocket_session::on_read(error_code ec, std::size_t bytes) {
   do_read();
 }
 
-void websocket_session::handle(wire::ClientFrame& frame) {
+template <class Stream>
+void websocket_session<Stream>::handle(wire::ClientFrame& frame) {
   const auto id = frame.request_id();
   if (id == 0)
     return reply_error(0, wire::ERROR_INVALID_ARGUMENT, "request_id must be non-zero");
@@ -192,7 +203,8 @@ void websocket_session::handle(wire::ClientFrame& frame) {
 
 // ---------------------------------------------------------------- log-in
 
-void websocket_session::handle_register(std::uint64_t id, const wire::RegisterRequest& r) {
+template <class Stream>
+void websocket_session<Stream>::handle_register(std::uint64_t id, const wire::RegisterRequest& r) {
   if (address_) return reply_error(id, wire::ERROR_ALREADY_AUTHENTICATED, "already logged in");
   if (nonce_spent_)
     return reply_error(id, wire::ERROR_AUTH_FAILED, "challenge already used; reconnect");
@@ -243,7 +255,8 @@ void websocket_session::handle_register(std::uint64_t id, const wire::RegisterRe
       }));
 }
 
-void websocket_session::handle_auth(std::uint64_t id, const wire::AuthRequest& r) {
+template <class Stream>
+void websocket_session<Stream>::handle_auth(std::uint64_t id, const wire::AuthRequest& r) {
   if (address_) return reply_error(id, wire::ERROR_ALREADY_AUTHENTICATED, "already logged in");
   if (nonce_spent_)
     return reply_error(id, wire::ERROR_AUTH_FAILED, "challenge already used; reconnect");
@@ -273,7 +286,8 @@ void websocket_session::handle_auth(std::uint64_t id, const wire::AuthRequest& r
   logged_in(address, account->role());
 }
 
-void websocket_session::logged_in(const store::device_address& address, wire::Role) {
+template <class Stream>
+void websocket_session<Stream>::logged_in(const store::device_address& address, wire::Role) {
   address_ = address;
   device_key_ = session_registry::key(address);
   login_deadline_.cancel();
@@ -286,7 +300,9 @@ void websocket_session::logged_in(const store::device_address& address, wire::Ro
 
 // ---------------------------------------------------------------- requests
 
-bool websocket_session::access_allowed(const std::string& mailbox, const std::string& access_key) {
+template <class Stream>
+bool websocket_session<Stream>::access_allowed(const std::string& mailbox,
+                                               const std::string& access_key) {
   if (mailbox.size() != k_id_size || access_key.size() != k_key_size) return false;
   auto account = relay_.store.find_account(to_array<16>(mailbox));
   const auto presented = crypto::hash256(crypto::bytes_of(access_key));
@@ -295,8 +311,9 @@ bool websocket_session::access_allowed(const std::string& mailbox, const std::st
   return crypto::equal_constant_time(presented, crypto::bytes_of(stored)) && account.has_value();
 }
 
-void websocket_session::handle_upload_prekeys(std::uint64_t id,
-                                              const wire::UploadPrekeysRequest& r) {
+template <class Stream>
+void websocket_session<Stream>::handle_upload_prekeys(std::uint64_t id,
+                                                      const wire::UploadPrekeysRequest& r) {
   auto account = relay_.store.find_account(address_->mailbox);
   if (!account) return reply_error(id, wire::ERROR_UNAVAILABLE, "account unavailable");
   const auto& identity_key = account->identity().signing_key();
@@ -328,7 +345,9 @@ void websocket_session::handle_upload_prekeys(std::uint64_t id,
       }));
 }
 
-void websocket_session::handle_fetch_prekeys(std::uint64_t id, const wire::FetchPrekeysRequest& r) {
+template <class Stream>
+void websocket_session<Stream>::handle_fetch_prekeys(std::uint64_t id,
+                                                     const wire::FetchPrekeysRequest& r) {
   if (!relay_.prekey_fetches.allow(to_string(address_->mailbox)))
     return reply_error(id, wire::ERROR_RATE_LIMITED, "too many prekey fetches; wait and retry");
   if (!access_allowed(r.mailbox_id(), r.access_key()))
@@ -344,7 +363,8 @@ void websocket_session::handle_fetch_prekeys(std::uint64_t id, const wire::Fetch
       }));
 }
 
-void websocket_session::handle_send(std::uint64_t id, wire::SendRequest& r) {
+template <class Stream>
+void websocket_session<Stream>::handle_send(std::uint64_t id, wire::SendRequest& r) {
   if (r.envelope_id().size() != k_id_size)
     return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "envelope_id must be 16 bytes");
   if (r.messages().empty() || static_cast<std::size_t>(r.messages_size()) > k_max_devices_per_send)
@@ -382,7 +402,8 @@ void websocket_session::handle_send(std::uint64_t id, wire::SendRequest& r) {
       });
 }
 
-void websocket_session::handle_ack(std::uint64_t id, const wire::AckRequest& r) {
+template <class Stream>
+void websocket_session<Stream>::handle_ack(std::uint64_t id, const wire::AckRequest& r) {
   if (r.envelope_id().size() != k_id_size)
     return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "envelope_id must be 16 bytes");
   // The delivery window frees at once; the delete itself is group-committed.
@@ -400,7 +421,8 @@ void websocket_session::handle_ack(std::uint64_t id, const wire::AckRequest& r) 
                    }));
 }
 
-void websocket_session::request_finished() {
+template <class Stream>
+void websocket_session<Stream>::request_finished() {
   --pending_;
   if (closing_) return maybe_close();
   do_read();
@@ -408,7 +430,8 @@ void websocket_session::request_finished() {
 
 // ---------------------------------------------------------------- vault
 
-void websocket_session::handle_vault_store(std::uint64_t id, wire::VaultStoreRequest& r) {
+template <class Stream>
+void websocket_session<Stream>::handle_vault_store(std::uint64_t id, wire::VaultStoreRequest& r) {
   if (r.vault_id().size() != k_id_size || r.auth_verifier().size() != k_key_size ||
       r.header().size() > 64 || r.sealed().empty())
     return reply_error(id, wire::ERROR_INVALID_ARGUMENT,
@@ -425,7 +448,9 @@ void websocket_session::handle_vault_store(std::uint64_t id, wire::VaultStoreReq
                            }));
 }
 
-void websocket_session::handle_vault_header(std::uint64_t id, const wire::VaultHeaderRequest& r) {
+template <class Stream>
+void websocket_session<Stream>::handle_vault_header(std::uint64_t id,
+                                                    const wire::VaultHeaderRequest& r) {
   if (!relay_.logins.allow(peer_))
     return reply_error(id, wire::ERROR_RATE_LIMITED, "too many attempts; wait and retry");
   if (r.vault_id().size() != k_id_size)
@@ -439,7 +464,9 @@ void websocket_session::handle_vault_header(std::uint64_t id, const wire::VaultH
   reply(out);
 }
 
-void websocket_session::handle_vault_open(std::uint64_t id, const wire::VaultOpenRequest& r) {
+template <class Stream>
+void websocket_session<Stream>::handle_vault_open(std::uint64_t id,
+                                                  const wire::VaultOpenRequest& r) {
   if (!relay_.logins.allow(peer_))
     return reply_error(id, wire::ERROR_RATE_LIMITED, "too many attempts; wait and retry");
   if (r.vault_id().size() != k_id_size || r.auth_key().size() != k_key_size)
@@ -472,7 +499,8 @@ void relay::deliver(const std::vector<store::stored_envelope>& stored) {
       session->push(s.envelope.seq, s.envelope.frame);
 }
 
-void websocket_session::push(std::uint64_t seq, std::shared_ptr<const std::string> frame) {
+template <class Stream>
+void websocket_session<Stream>::push(std::uint64_t seq, std::shared_ptr<const std::string> frame) {
   net::post(ws_.get_executor(), [self = shared_from_this(), seq, frame = std::move(frame)] {
     if (!self->address_ || self->closing_ || seq <= self->delivered_seq_) return;
     const bool next_in_line = !self->more_in_store_ && seq == self->delivered_seq_ + 1;
@@ -488,7 +516,8 @@ void websocket_session::push(std::uint64_t seq, std::shared_ptr<const std::strin
   });
 }
 
-void websocket_session::pump() {
+template <class Stream>
+void websocket_session<Stream>::pump() {
   if (!address_ || closing_) return;
   const auto window = relay_.cfg.delivery_window;
   // Pushes pause while the outbox is half full and resume as it drains, so
@@ -522,13 +551,16 @@ void websocket_session::pump() {
 
 // ---------------------------------------------------------------- output
 
-void websocket_session::reply(const wire::ServerFrame& frame) {
+template <class Stream>
+void websocket_session<Stream>::reply(const wire::ServerFrame& frame) {
   auto bytes = std::make_shared<std::string>();
   frame.SerializeToString(bytes.get());
   send(std::move(bytes));
 }
 
-void websocket_session::reply_error(std::uint64_t id, wire::ErrorCode code, std::string_view text) {
+template <class Stream>
+void websocket_session<Stream>::reply_error(std::uint64_t id, wire::ErrorCode code,
+                                            std::string_view text) {
   wire::ServerFrame frame;
   frame.set_request_id(id);
   frame.mutable_error()->set_code(code);
@@ -536,12 +568,14 @@ void websocket_session::reply_error(std::uint64_t id, wire::ErrorCode code, std:
   reply(frame);
 }
 
-void websocket_session::reply_store_error(std::uint64_t id, std::error_code ec) {
+template <class Stream>
+void websocket_session<Stream>::reply_store_error(std::uint64_t id, std::error_code ec) {
   const auto [code, text] = wire_error(ec);
   reply_error(id, code, text);
 }
 
-void websocket_session::send(std::shared_ptr<const std::string> bytes) {
+template <class Stream>
+void websocket_session<Stream>::send(std::shared_ptr<const std::string> bytes) {
   if (close_sent_) return;
   // Pushes stop at half the cap (outbox_busy), so at most one push waits
   // behind the frame being written; what grows past the cap beyond that
@@ -557,17 +591,20 @@ void websocket_session::send(std::shared_ptr<const std::string> bytes) {
   if (!writing_) do_write();
 }
 
-bool websocket_session::outbox_busy() const noexcept {
+template <class Stream>
+bool websocket_session<Stream>::outbox_busy() const noexcept {
   return outbox_bytes_ >= relay_.cfg.outbound_buffer_bytes / 2;
 }
 
-void websocket_session::do_write() {
+template <class Stream>
+void websocket_session<Stream>::do_write() {
   writing_ = true;
   ws_.async_write(net::buffer(*outbox_.front()),
                   beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
 }
 
-void websocket_session::on_write(error_code ec, std::size_t) {
+template <class Stream>
+void websocket_session<Stream>::on_write(error_code ec, std::size_t) {
   writing_ = false;
   if (ec) {
     spdlog::debug("connection ended: writing failed: {}", ec.message());
@@ -585,13 +622,16 @@ void websocket_session::on_write(error_code ec, std::size_t) {
   if (closing_) maybe_close();
 }
 
-void websocket_session::shutdown(websocket::close_code code, std::string_view reason) {
+template <class Stream>
+void websocket_session<Stream>::shutdown(websocket::close_code code, std::string_view reason) {
   net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::string(reason)] {
     self->close_when_flushed(code, reason);
   });
 }
 
-void websocket_session::close_when_flushed(websocket::close_code code, std::string_view reason) {
+template <class Stream>
+void websocket_session<Stream>::close_when_flushed(websocket::close_code code,
+                                                   std::string_view reason) {
   if (!closing_) {
     spdlog::debug("closing a connection: {}", reason);
     closing_ = true;
@@ -600,7 +640,8 @@ void websocket_session::close_when_flushed(websocket::close_code code, std::stri
   maybe_close();
 }
 
-void websocket_session::maybe_close() {
+template <class Stream>
+void websocket_session<Stream>::maybe_close() {
   // Answer every request already taken, write everything queued, then close.
   if (close_sent_ || pending_ > 0 || writing_ || !outbox_.empty()) return;
   close_sent_ = true;
@@ -609,7 +650,8 @@ void websocket_session::maybe_close() {
   ws_.async_close(close_reason_, [self = shared_from_this()](error_code) {});
 }
 
-void websocket_session::abort() {
+template <class Stream>
+void websocket_session<Stream>::abort() {
   closing_ = true;
   close_sent_ = true;
   // A write in flight still reads outbox_.front(); on_write clears it then.
@@ -620,5 +662,8 @@ void websocket_session::abort() {
   login_deadline_.cancel();
   beast::get_lowest_layer(ws_).close();
 }
+
+template class websocket_session<plain_stream>;
+template class websocket_session<tls_stream>;
 
 }  // namespace haven::server

@@ -1,11 +1,15 @@
 #pragma once
 // One WebSocket connection on its own strand: log-in, requests, and the
 // delivery of the device's queue. Every request gets exactly one reply.
+// The same session runs over plain TCP and over TLS: it is a template on
+// the stream, instantiated for the two in websocket_session.cpp.
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <array>
 #include <deque>
@@ -18,22 +22,37 @@
 
 namespace haven::server {
 
-class websocket_session : public std::enable_shared_from_this<websocket_session> {
+// The streams a session runs on: ws:// and wss://.
+using plain_stream = boost::beast::tcp_stream;
+using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+// What the registry and the relay see of a session, whatever its stream.
+class session {
  public:
-  websocket_session(boost::beast::tcp_stream&& stream, relay& r, std::string peer);
-  ~websocket_session();
+  virtual ~session() = default;
+  // Thread-safe: a newly stored envelope for this session's device.
+  virtual void push(std::uint64_t seq, std::shared_ptr<const std::string> frame) = 0;
+  // Thread-safe: finish pending requests and writes, then close.
+  virtual void shutdown(boost::beast::websocket::close_code code, std::string_view reason) = 0;
+};
+
+template <class Stream>
+class websocket_session final : public session,
+                                public std::enable_shared_from_this<websocket_session<Stream>> {
+ public:
+  websocket_session(Stream&& stream, relay& r, std::string peer);
+  ~websocket_session() override;
   websocket_session(const websocket_session&) = delete;
   websocket_session& operator=(const websocket_session&) = delete;
 
   // Completes the upgrade for `request` and starts the session.
   void run(boost::beast::http::request<boost::beast::http::string_body> request);
 
-  // Thread-safe: a newly stored envelope for this session's device.
-  void push(std::uint64_t seq, std::shared_ptr<const std::string> frame);
-  // Thread-safe: finish pending requests and writes, then close.
-  void shutdown(boost::beast::websocket::close_code code, std::string_view reason);
+  void push(std::uint64_t seq, std::shared_ptr<const std::string> frame) override;
+  void shutdown(boost::beast::websocket::close_code code, std::string_view reason) override;
 
  private:
+  using std::enable_shared_from_this<websocket_session>::shared_from_this;
   using error_code = boost::beast::error_code;
 
   void on_accept(error_code ec);
@@ -74,7 +93,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void maybe_close();
   void abort();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<Stream> ws_;
   relay& relay_;
   std::string peer_;  // the client's address, for rate limits only
   boost::beast::flat_buffer buffer_;
@@ -106,5 +125,8 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   bool more_in_store_ = false;
   bool drained_sent_ = false;
 };
+
+extern template class websocket_session<plain_stream>;
+extern template class websocket_session<tls_stream>;
 
 }  // namespace haven::server

@@ -21,6 +21,10 @@ struct config {
   std::filesystem::path data_dir = ".haven-data";
   std::filesystem::path web_root;  // static files served at /, empty = none
   unsigned threads = 1;            // I/O threads; the store has its own writer
+  // [tls]: with both set, the one port serves HTTPS and wss:// (TLS 1.3
+  // only); with neither, plain HTTP and ws:// (loopback or behind a proxy).
+  std::filesystem::path tls_cert_file;  // PEM: the certificate, then its chain
+  std::filesystem::path tls_key_file;   // PEM: its private key, unencrypted
   // [limits]
   std::size_t max_frame_bytes = 256 * 1024;
   std::size_t outbound_buffer_bytes = 2 * 1024 * 1024;
