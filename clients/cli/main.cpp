@@ -25,13 +25,15 @@ enum exit_code : int {
   k_usage = 2,        // wrong arguments
   k_no_profile = 3,   // no profile at --profile
   k_passphrase = 4,   // wrong passphrase
-  k_unreachable = 5,  // the server cannot be reached
+  k_unreachable = 5,  // the server cannot be reached (or, over wss://, not trusted)
 };
 
 int exit_for(std::error_code ec) {
   if (ec == client::errc::no_profile) return k_no_profile;
   if (ec == client::errc::wrong_passphrase) return k_passphrase;
-  if (ec == client::errc::server_unreachable || ec == client::errc::timeout) return k_unreachable;
+  if (ec == client::errc::server_unreachable || ec == client::errc::timeout ||
+      ec == client::errc::tls_failed)
+    return k_unreachable;
   return k_failed;
 }
 
@@ -87,17 +89,26 @@ int main(int argc, char** argv) {
       "haven: end-to-end encrypted messages through a Haven relay.\n"
       "The profile (keys, contacts, messages) lives in one encrypted file under --profile,\n"
       "unlocked by a passphrase (asked, or HAVEN_PASSPHRASE). Exit codes: 0 ok, 1 failed,\n"
-      "2 usage, 3 no profile, 4 wrong passphrase, 5 server unreachable."};
+      "2 usage, 3 no profile, 4 wrong passphrase, 5 server unreachable or not trusted (TLS)."};
   std::string profile_dir;
   bool as_json = false;
   app.add_option("--profile", profile_dir, "Profile directory")->required()->envname("HAVEN_PROFILE");
   app.add_flag("--json", as_json, "Machine-readable output (one JSON value per line)");
+  client::connection_options connection;
+  app.add_option("--ca-file", connection.ca_file,
+                 "wss:// only: trust this PEM CA file for the relay's certificate instead of the "
+                 "system's trust store (a service's private CA). Give it to every command")
+      ->envname("HAVEN_CA_FILE")
+      ->check(CLI::ExistingFile);
   app.require_subcommand(1);
   app.fallthrough();  // --json and --profile work after the command too
 
   std::string server, invite, name;
   auto* init = app.add_subcommand("init", "Create a profile and register with an invite");
-  init->add_option("--server", server, "Relay URL, e.g. ws://127.0.0.1:8080")->required();
+  init->add_option("--server", server,
+                   "Relay URL: wss://host[:port] (TLS 1.3, the certificate checked), or ws://host:port "
+                   "for a relay on this machine")
+      ->required();
   init->add_option("--invite", invite, "Invite token from the service")->required();
   init->add_option("--name", name, "Your name as this profile shows it (stays on this device)")
       ->required();
@@ -142,7 +153,8 @@ int main(int argc, char** argv) {
   }
 
   if (*init) {
-    auto made = client::client::init(profile_dir, passphrase(true), server, invite, name);
+    auto made = client::client::init(profile_dir, passphrase(true), server, invite, name,
+                                     connection);
     if (!made) return fail(made.error());
     if (as_json)
       std::cout << json{{"mailbox_registered", true}, {"organisation", made->profile().organisation()}}.dump()
@@ -153,7 +165,7 @@ int main(int argc, char** argv) {
     return k_ok;
   }
 
-  auto opened = client::client::open(profile_dir, passphrase(false));
+  auto opened = client::client::open(profile_dir, passphrase(false), connection);
   if (!opened) return fail(opened.error());
   auto& me = *opened;
 

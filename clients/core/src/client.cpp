@@ -78,8 +78,9 @@ struct client::impl {
     return nullptr;
   }
 
-  static result<std::unique_ptr<relay_connection>> connect_and_login(const Profile& p) {
-    auto conn = relay_connection::connect(p.server_url());
+  static result<std::unique_ptr<relay_connection>> connect_and_login(
+      const Profile& p, const connection_options& options) {
+    auto conn = relay_connection::connect(p.server_url(), options);
     if (!conn) return std::unexpected(conn.error());
     const auto& challenge = (*conn)->challenge();
     const auto device = crypto::signing_key::from_seed(fixed<32>(p.device_signing_seed()));
@@ -240,7 +241,8 @@ struct client::impl {
 };
 
 result<client> client::init(const std::filesystem::path& dir, std::string_view passphrase,
-                            std::string server_url, std::string_view invite, std::string name) {
+                            std::string server_url, std::string_view invite, std::string name,
+                            connection_options options) {
   std::error_code ec;
   if (std::filesystem::exists(dir / "profile.vault", ec))
     return std::unexpected(make_error_code(errc::profile_exists));
@@ -260,7 +262,7 @@ result<client> client::init(const std::filesystem::path& dir, std::string_view p
   *p.mutable_signed_prekey() = impl::to_secret(spk);
   *p.mutable_last_resort() = impl::to_secret(last);
 
-  auto conn = relay_connection::connect(p.server_url());
+  auto conn = relay_connection::connect(p.server_url(), options);
   if (!conn) return std::unexpected(conn.error());
   const auto& challenge = (*conn)->challenge();
   wire::ClientFrame reg;
@@ -288,13 +290,14 @@ result<client> client::init(const std::filesystem::path& dir, std::string_view p
   if (auto topped = impl::replenish_prekeys(*store, **conn); !topped)
     return std::unexpected(topped.error());
   (*conn)->close();
-  return client(std::move(*store));
+  return client(std::move(*store), std::move(options));
 }
 
-result<client> client::open(const std::filesystem::path& dir, std::string_view passphrase) {
+result<client> client::open(const std::filesystem::path& dir, std::string_view passphrase,
+                            connection_options options) {
   auto store = profile_store::open(dir, passphrase);
   if (!store) return std::unexpected(store.error());
-  return client(std::move(*store));
+  return client(std::move(*store), std::move(options));
 }
 
 std::string client::contact_code() const {
@@ -340,7 +343,7 @@ result<void> client::send(std::string_view name, std::string_view text) {
   if (contact == nullptr) return std::unexpected(make_error_code(errc::unknown_contact));
   if (contact->access_key().empty()) return std::unexpected(make_error_code(errc::no_access_key));
   const auto contact_name = contact->name();
-  auto conn = impl::connect_and_login(p);
+  auto conn = impl::connect_and_login(p, options_);
   if (!conn) return std::unexpected(conn.error());
   const auto random = crypto::system_random();
   const auto me = impl::identity(p);
@@ -415,7 +418,7 @@ result<void> client::send(std::string_view name, std::string_view text) {
 }
 
 result<std::vector<message>> client::fetch() {
-  auto conn = impl::connect_and_login(store_.profile());
+  auto conn = impl::connect_and_login(store_.profile(), options_);
   if (!conn) return std::unexpected(conn.error());
   if (auto topped = impl::replenish_prekeys(store_, **conn); !topped)
     return std::unexpected(topped.error());
@@ -453,7 +456,7 @@ result<void> client::listen(const std::function<bool(const message&)>& on_messag
                             std::chrono::steady_clock::time_point until) {
   auto backoff = 500ms;
   while (std::chrono::steady_clock::now() < until) {
-    auto conn = impl::connect_and_login(store_.profile());
+    auto conn = impl::connect_and_login(store_.profile(), options_);
     if (!conn) {
       if (conn.error() != errc::server_unreachable && conn.error() != errc::timeout)
         return std::unexpected(conn.error());

@@ -32,6 +32,9 @@ class client_category final : public std::error_category {
       case errc::protocol_error: return "the server sent something unexpected";
       case errc::decrypt_failed: return "a message could not be decrypted";
       case errc::io_error: return "the profile could not be written";
+      case errc::tls_failed:
+        return "no secure connection: the server's certificate is not trusted for this address "
+               "(a private CA needs --ca-file), or the server does not offer TLS 1.3";
     }
     return "unknown client error";
   }

@@ -1,9 +1,15 @@
 #include "haven/client/relay_connection.hpp"
 
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <deque>
 #include <map>
@@ -18,31 +24,87 @@ namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
 struct parsed_url {
+  bool tls = false;
   std::string host, port, path;
 };
 
 std::optional<parsed_url> parse_url(std::string_view url) {
-  constexpr std::string_view scheme = "ws://";
-  if (!url.starts_with(scheme)) return std::nullopt;  // wss:// comes with native TLS
-  url.remove_prefix(scheme.size());
+  parsed_url out;
+  if (url.starts_with("wss://")) {
+    out.tls = true;
+    url.remove_prefix(6);
+  } else if (url.starts_with("ws://")) {
+    url.remove_prefix(5);
+  } else {
+    return std::nullopt;
+  }
   const auto slash = url.find('/');
   auto authority = url.substr(0, slash);
-  parsed_url out;
   out.path = slash == std::string_view::npos ? "/v1/ws" : std::string(url.substr(slash));
+  // host, host:port, [v6] or [v6]:port
   const auto colon = authority.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  out.host = std::string(authority.substr(0, colon));
-  out.port = std::string(authority.substr(colon + 1));
+  if (colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
+    out.port = std::string(authority.substr(colon + 1));
+    authority = authority.substr(0, colon);
+  } else {
+    out.port = out.tls ? "443" : "80";
+  }
+  out.host = std::string(authority);
   if (out.host.starts_with('[') && out.host.ends_with(']'))
     out.host = out.host.substr(1, out.host.size() - 2);
   if (out.host.empty() || out.port.empty()) return std::nullopt;
   return out;
 }
 
+// The relay's own settings (server/src/tls.cpp): TLS 1.3 only, its three
+// AEAD suites and two groups, the peer's certificate verified against
+// `ca_file`, or the system's trust store when it is empty.
+result<net::ssl::context> client_tls_context(const std::filesystem::path& ca_file) {
+  net::ssl::context context(net::ssl::context::tls_client);
+  SSL_CTX* ctx = context.native_handle();
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+      SSL_CTX_set_ciphersuites(ctx,
+                               "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+                               "TLS_AES_128_GCM_SHA256") != 1 ||
+      SSL_CTX_set1_groups_list(ctx, "X25519:P-256") != 1)
+    return std::unexpected(make_error_code(errc::tls_failed));
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
+  context.set_verify_mode(net::ssl::verify_peer);
+  beast::error_code ec;
+  if (ca_file.empty())
+    context.set_default_verify_paths(ec);
+  else
+    context.load_verify_file(ca_file.string(), ec);
+  if (ec) return std::unexpected(make_error_code(errc::tls_failed));
+  return context;
+}
+
+// The certificate must name `host`: an IP address SAN for an address, else
+// a DNS name, which also goes out as SNI (RFC 6066 allows no addresses).
+bool expect_host(SSL* ssl, const std::string& host) {
+  beast::error_code ec;
+  net::ip::make_address(host, ec);
+  if (!ec) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
+  // SSL_set_tlsext_host_name without the macro's old-style cast.
+  return SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                  const_cast<char*>(host.c_str())) == 1 &&
+         SSL_set1_host(ssl, host.c_str()) == 1;
+}
+
+// One connection over ws:// (plain_stream) or wss:// (tls_stream).
+template <class Stream>
 class beast_connection final : public relay_connection {
+  static constexpr bool k_tls = std::is_same_v<Stream, tls_stream>;
+
  public:
-  beast_connection() : ws_(ioc_) {}
+  beast_connection() requires(!k_tls) : ws_(ioc_) {}
+  explicit beast_connection(net::ssl::context tls) requires k_tls
+      : tls_(std::move(tls)), ws_(ioc_, *tls_) {}
   ~beast_connection() override { close(); }
 
   result<void> open(const parsed_url& url, std::chrono::milliseconds timeout) {
@@ -59,6 +121,17 @@ class beast_connection final : public relay_connection {
     });
     if (!run_until(done, timeout) || ec) return std::unexpected(make_error_code(errc::server_unreachable));
     tcp_layer.socket().set_option(tcp::no_delay(true), ec);
+    if constexpr (k_tls) {
+      if (!expect_host(ws_.next_layer().native_handle(), url.host))
+        return std::unexpected(make_error_code(errc::tls_failed));
+      done = false;
+      ws_.next_layer().async_handshake(net::ssl::stream_base::client, [&](beast::error_code e) {
+        ec = e;
+        done = true;
+      });
+      if (!run_until(done, timeout)) return std::unexpected(make_error_code(errc::timeout));
+      if (ec) return std::unexpected(make_error_code(errc::tls_failed));
+    }
     done = false;
     ws_.async_handshake(url.host, url.path, [&](beast::error_code e) {
       ec = e;
@@ -194,8 +267,9 @@ class beast_connection final : public relay_connection {
     return {};
   }
 
+  std::optional<net::ssl::context> tls_;  // wss:// only; ws_ refers to it
   net::io_context ioc_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   wire::AuthChallenge challenge_;
   std::deque<wire::ServerFrame> pushed_;
@@ -209,15 +283,25 @@ class beast_connection final : public relay_connection {
   bool closed_ = false;
 };
 
+template <class Connection>
+result<std::unique_ptr<relay_connection>> open(std::unique_ptr<Connection> c, const parsed_url& url,
+                                               std::chrono::milliseconds timeout) {
+  if (auto opened = c->open(url, timeout); !opened) return std::unexpected(opened.error());
+  return c;
+}
+
 }  // namespace
 
 result<std::unique_ptr<relay_connection>> relay_connection::connect(
-    std::string_view url, std::chrono::milliseconds timeout) {
+    std::string_view url, const connection_options& options) {
   auto parsed = parse_url(url);
   if (!parsed) return std::unexpected(make_error_code(errc::server_unreachable));
-  auto c = std::make_unique<beast_connection>();
-  if (auto opened = c->open(*parsed, timeout); !opened) return std::unexpected(opened.error());
-  return c;
+  if (!parsed->tls)
+    return open(std::make_unique<beast_connection<plain_stream>>(), *parsed, options.timeout);
+  auto tls = client_tls_context(options.ca_file);
+  if (!tls) return std::unexpected(tls.error());
+  return open(std::make_unique<beast_connection<tls_stream>>(std::move(*tls)), *parsed,
+              options.timeout);
 }
 
 }  // namespace haven::client

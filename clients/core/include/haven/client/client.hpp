@@ -13,6 +13,7 @@
 
 #include "haven/client/errors.hpp"
 #include "haven/client/profile_store.hpp"
+#include "haven/client/relay_connection.hpp"
 
 namespace haven::client {
 
@@ -31,15 +32,18 @@ struct contact_summary {
 
 class client {
  public:
-  // Registers a new account with `invite` on `server_url` (ws://host:port)
-  // and creates the profile in `dir`. Errors: profile_exists,
-  // invite_refused, server_unreachable, and the store's.
+  // Registers a new account with `invite` on `server_url` (ws:// or
+  // wss://host[:port]) and creates the profile in `dir`. `options` serve
+  // every later connection of this client too. Errors: profile_exists,
+  // invite_refused, server_unreachable, tls_failed, and the store's.
   [[nodiscard]] static result<client> init(const std::filesystem::path& dir,
                                            std::string_view passphrase, std::string server_url,
-                                           std::string_view invite, std::string name);
+                                           std::string_view invite, std::string name,
+                                           connection_options options = {});
   // Errors: no_profile, profile_in_use, wrong_passphrase, corrupt_profile.
   [[nodiscard]] static result<client> open(const std::filesystem::path& dir,
-                                           std::string_view passphrase);
+                                           std::string_view passphrase,
+                                           connection_options options = {});
 
   // This user's contact code: one line with the mailbox id, the identity
   // keys and the access key. Whoever holds it can write to this user.
@@ -71,8 +75,10 @@ class client {
   [[nodiscard]] const Profile& profile() const noexcept { return store_.profile(); }
 
  private:
-  explicit client(profile_store store) : store_(std::move(store)) {}
+  client(profile_store store, connection_options options)
+      : store_(std::move(store)), options_(std::move(options)) {}
   profile_store store_;
+  connection_options options_;
   struct impl;
   friend struct impl;
 };

@@ -31,6 +31,7 @@ enum class errc {
   protocol_error,      // the server sent something we cannot use
   decrypt_failed,      // an envelope that did not open or decrypt
   io_error,            // the profile could not be written
+  tls_failed,          // wss://: certificate not trusted for the host, or no TLS 1.3
 };
 
 [[nodiscard]] const std::error_category& category() noexcept;

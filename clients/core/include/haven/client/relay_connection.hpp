@@ -4,6 +4,7 @@
 // next(). A timeout never breaks the connection; the read stays pending.
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string_view>
 
@@ -12,13 +13,25 @@
 
 namespace haven::client {
 
+struct connection_options {
+  // For connecting: TCP, TLS and WebSocket handshakes and the challenge.
+  std::chrono::milliseconds timeout = std::chrono::seconds(10);
+  // wss:// only: a PEM file of the CA certificate(s) to trust for the
+  // relay's certificate instead of the system's trust store.
+  std::filesystem::path ca_file;
+};
+
 class relay_connection {
  public:
-  // Connects to a `ws://host:port[/path]` URL (path defaults to /v1/ws) and
-  // reads the server's challenge. Errors: server_unreachable, timeout,
-  // protocol_error.
+  // Connects to a `ws://host[:port][/path]` or `wss://host[:port][/path]`
+  // URL (port 80 or 443, path /v1/ws by default) and reads the server's
+  // challenge. wss:// is TLS 1.3 only, and the server's certificate must
+  // chain to a trusted CA and name `host` (DNS name or IP address).
+  // Errors: server_unreachable, timeout, protocol_error, tls_failed (the
+  // certificate is not trusted for `host`, no TLS 1.3, or the CA file
+  // cannot be read).
   [[nodiscard]] static result<std::unique_ptr<relay_connection>> connect(
-      std::string_view url, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+      std::string_view url, const connection_options& options = {});
 
   virtual ~relay_connection() = default;
 
