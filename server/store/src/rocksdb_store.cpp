@@ -651,6 +651,7 @@ result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   // One synced WAL write per batch is the durability point; RocksDB's own
   // info log stays small and never holds record contents.
   db_options.max_log_file_size = 1 << 20;
+  if (opts.env != nullptr) db_options.env = opts.env;
 
   // 16 MiB memtables (the default budget gives 128 MiB): after a full disk
   // RocksDB resumes only once a memtable's worth of space is free, and a

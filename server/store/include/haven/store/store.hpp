@@ -25,6 +25,10 @@
 #include "store.pb.h"
 #include "wire.pb.h"
 
+namespace rocksdb {
+class Env;
+}
+
 namespace haven::store {
 
 using mailbox_id = std::array<std::uint8_t, 16>;
@@ -67,6 +71,9 @@ struct options {
   std::size_t max_queue_per_device = 10'000;
   std::size_t max_one_time_prekeys = 1'000;
   std::size_t max_batch_requests = 4'096;
+  // The file system RocksDB writes through; null is the real one. Tests
+  // pass a fault-injecting one. Must outlive the store.
+  rocksdb::Env* env = nullptr;
 };
 
 // One envelope waiting in a device's queue. `frame` is the exact
