@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "havend_process.hpp"
@@ -51,9 +52,10 @@ struct hostile_fixture {
 
 // A stuck client may cost havend its caps (outbound buffer, kernel
 // buffers), never what was sent to it. Under ASan, freed memory sits in the
-// allocator's quarantine and RSS says nothing, so the check is for release.
+// allocator's quarantine and RSS says nothing (TSan's shadow memory likewise),
+// so the check is for release.
 void check_memory_growth(long kib) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   (void)kib;
 #else
   CHECK(kib < 32 * 1024);
@@ -305,4 +307,88 @@ TEST_CASE("a replayed send is stored again but carries the same envelope id for 
   REQUIRE(both);
   CHECK(e1->envelope().envelope_id() == e2->envelope().envelope_id());
   CHECK(e1->envelope().seq() != e2->envelope().seq());
+}
+
+TEST_CASE("vault passphrase and mailbox id guessing are rate limited and learn nothing",
+          "[hostile]") {
+  hostile_fixture f("[limits]\nlogins_per_address = { per_second = 0.01, burst = 5 }\n");
+  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
+  f.havend.start();
+  test_device alice, bob;
+  for (auto [d, inv] : {std::pair{&alice, i1}, {&bob, i2}}) {
+    ws_client c(f.havend.port(), true, "127.0.0.2");
+    REQUIRE(d->register_on(c, inv).has_registered());
+  }
+  const auto vault_id = random_string(16);
+  {
+    const auto verifier = crypto::hash256(crypto::bytes_of(random_string(32)));
+    wire::ClientFrame store;
+    auto* v = store.mutable_vault_store();
+    v->set_vault_id(vault_id);
+    v->set_header("header");
+    v->set_auth_verifier(std::string(reinterpret_cast<const char*>(verifier.data()), 32));
+    v->set_sealed("sealed");
+    ws_client c(f.havend.port(), true, "127.0.0.4");
+    REQUIRE(alice.login_on(c).has_authenticated());
+    REQUIRE(c.request(store).has_vault_stored());
+  }
+
+  SECTION("passphrase guesses: 5 counted, then refused without touching the vault") {
+    int wrong = 0, limited = 0;
+    for (int i = 0; i < 20; ++i) {
+      ws_client c(f.havend.port(), true, "127.0.0.3");
+      wire::ClientFrame open;
+      open.mutable_vault_open()->set_vault_id(vault_id);
+      open.mutable_vault_open()->set_auth_key(random_string(32));
+      const auto reply = c.request(open);
+      REQUIRE(reply.has_error());
+      if (reply.error().code() == wire::ERROR_AUTH_FAILED) ++wrong;
+      if (reply.error().code() == wire::ERROR_RATE_LIMITED) ++limited;
+    }
+    CHECK(wrong == 5);
+    CHECK(limited == 15);
+    // The owner sees exactly the guesses that got through.
+    ws_client c(f.havend.port(), true, "127.0.0.4");
+    wire::ClientFrame header;
+    header.mutable_vault_header()->set_vault_id(vault_id);
+    const auto h = c.request(header);
+    REQUIRE(h.has_vault_header());
+    CHECK(h.vault_header().tries_left() == 10 - 5);
+  }
+
+  SECTION("log-in with guessed mailbox ids: the same refusal as a wrong key, then limited") {
+    std::set<std::string> refusals;
+    int limited = 0;
+    for (int i = 0; i < 12; ++i) {
+      test_device guess;  // a random mailbox id and key
+      guess.mailbox = i % 2 == 0 ? random_string(16) : bob.mailbox;  // bob's with a wrong key
+      ws_client c(f.havend.port(), true, "127.0.0.5");
+      const auto reply = guess.login_on(c);
+      REQUIRE(reply.has_error());
+      if (reply.error().code() == wire::ERROR_RATE_LIMITED) ++limited;
+      else refusals.insert(reply.error().ShortDebugString());
+    }
+    CHECK(limited == 7);
+    CHECK(refusals.size() == 1);  // an unknown mailbox and a known one look alike
+  }
+
+  SECTION("sends to guessed mailbox ids: the same refusal as a wrong access key") {
+    ws_client c(f.havend.port(), true, "127.0.0.6");
+    REQUIRE(alice.login_on(c).has_authenticated());
+    test_device unknown, wrong_key;
+    unknown.mailbox = random_string(16);
+    wrong_key.mailbox = bob.mailbox;  // with a random access key
+    const auto a = c.request(test_device::send_frame(unknown, "x"));
+    const auto b = c.request(test_device::send_frame(wrong_key, "x"));
+    REQUIRE(a.has_error());
+    CHECK(a.error().code() == wire::ERROR_ACCESS_DENIED);
+    CHECK(a.error().ShortDebugString() == b.error().ShortDebugString());
+    wire::ClientFrame fetch;
+    fetch.mutable_fetch_prekeys()->set_mailbox_id(random_string(16));
+    fetch.mutable_fetch_prekeys()->set_access_key(random_string(32));
+    const auto p = c.request(fetch);
+    REQUIRE(p.has_error());
+    CHECK(p.error().code() == wire::ERROR_ACCESS_DENIED);
+  }
+  f.bystander_is_served(alice);
 }
