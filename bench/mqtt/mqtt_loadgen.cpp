@@ -11,7 +11,11 @@
 //            disconnect, the publishers publish everything (the broker
 //            queues it), then the subscribers reconnect and drain.
 //   idle:    N clients connect and subscribe, then sit idle while the
-//            broker's memory is measured (--server-pid).
+//            broker's memory is measured (--server-pid). These are plain
+//            sockets speaking MQTT 3.1.1 CONNECT/SUBSCRIBE by hand:
+//            libmosquitto holds two more descriptors per client (its
+//            wake-up socketpair), which would cap one process at a third
+//            of the open-file limit.
 //
 // Every message is 1 KiB (--size) of QoS 1 payload; its first bytes hold
 // the send time (steady_clock ns), sender, index and a run tag, so the
@@ -23,12 +27,17 @@
 // drives its connections from one Asio thread.
 
 #include <mosquitto.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+
+#include <fcntl.h>
 
 #include <cerrno>
 #include <chrono>
@@ -138,7 +147,6 @@ class bench {
     if (failure_.empty()) failure_ = std::move(why);
   }
   [[nodiscard]] bool offline() const { return opts_.mode == "offline"; }
-  [[nodiscard]] bool idle() const { return opts_.mode == "idle"; }
   [[nodiscard]] std::size_t total() const { return senders_ * opts_.messages; }
   [[nodiscard]] mark take_mark() const {
     mark m{steady::now(), std::nullopt, self_cpu_seconds()};
@@ -171,7 +179,6 @@ class bench {
   steady::time_point started_, parked_at_, send_start_;
   mark send_begin_, sends_done_, drain_begin_, end_;
   double connected_after_ = 0;
-  memory_snapshot mem_before_, mem_after_;
 };
 
 client& of(void* obj) { return *static_cast<client*>(obj); }
@@ -187,7 +194,7 @@ bench::bench(options o) : opts_(std::move(o)) {
 
   const auto n = opts_.connections;
   const std::size_t count = offline() ? 2 * n : n;
-  senders_ = idle() ? 0 : n;
+  senders_ = n;
   std::ostringstream tag;
   tag << std::hex << run_tag_;
   for (std::size_t i = 0; i < count; ++i) {
@@ -197,7 +204,7 @@ bench::bench(options o) : opts_(std::move(o)) {
     c->id = "hb-" + tag.str() + "-" + std::to_string(i);
     c->topic = "bench/" + tag.str() + "/" + std::to_string(i);
     c->subscriber = !offline() || i >= n;
-    c->publisher = !idle() && i < n;
+    c->publisher = i < n;
     // Offline subscribers keep their session (and their queue) while away.
     c->m = mosquitto_new(c->id.c_str(), !(offline() && c->subscriber), c.get());
     if (c->m == nullptr) throw std::runtime_error("mosquitto_new failed");
@@ -416,12 +423,8 @@ void bench::check_phase() {
     case phase::connecting:
       if (ready_ != clients_.size()) return;
       connected_after_ = seconds_between(started_, steady::now());
-      std::cerr << "mqtt_loadgen: " << clients_.size() << " clients connected"
-                << (idle() ? " and subscribed" : "") << " (" << connected_after_ << " s)\n";
-      if (idle()) {
-        phase_ = phase::done;
-        return;
-      }
+      std::cerr << "mqtt_loadgen: " << clients_.size() << " clients connected ("
+                << connected_after_ << " s)\n";
       if (!offline()) return begin_sending();
       // Offline: the subscribers leave; their sessions stay on the broker.
       phase_ = phase::parking;
@@ -462,7 +465,6 @@ int bench::run() {
   started_ = steady::now();
   const auto deadline =
       started_ + std::chrono::nanoseconds(static_cast<std::int64_t>(opts_.timeout * 1e9));
-  if (idle() && opts_.server_pid > 0) mem_before_ = read_memory(opts_.server_pid);
   for (auto& c : clients_) {
     connect(*c, true);
     if (!failure_.empty()) break;
@@ -507,17 +509,6 @@ int bench::run() {
     }
   }
 
-  if (idle() && failure_.empty()) {
-    // Idle: keep the connections served while the broker settles, then measure.
-    const auto until = steady::now() + std::chrono::nanoseconds(static_cast<std::int64_t>(opts_.settle * 1e9));
-    while (steady::now() < until && failure_.empty()) {
-      timespec ts{0, 100'000'000};
-      const int n = epoll_pwait2(epoll_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
-      for (int i = 0; i < n; ++i) service(*static_cast<client*>(events[i].data.ptr), events[i].events);
-    }
-    if (opts_.server_pid > 0) mem_after_ = read_memory(opts_.server_pid);
-  }
-
   // Leave politely; the figures are in.
   const auto leave_phase = phase_;
   phase_ = phase::done;
@@ -547,31 +538,7 @@ int bench::report() {
   std::ostringstream out;
   out.setf(std::ios::fixed);
 
-  if (idle()) {
-    rlimit nofile{};
-    getrlimit(RLIMIT_NOFILE, &nofile);
-    const auto n = static_cast<double>(clients_.size());
-    j["open_files_soft"] = nofile.rlim_cur;
-    j["open_files_hard"] = nofile.rlim_max;
-    if (opts_.server_pid > 0) {
-      const auto per = [&](long long before, long long after) { return (after - before) * 1024.0 / n; };
-      j["server_rss_before_kib"] = mem_before_.rss_kib;
-      j["server_rss_after_kib"] = mem_after_.rss_kib;
-      j["server_anon_before_kib"] = mem_before_.smaps_anon_kib;
-      j["server_anon_after_kib"] = mem_after_.smaps_anon_kib;
-      j["server_open_files"] = mem_after_.open_files;
-      j["rss_bytes_per_connection"] = per(mem_before_.rss_kib, mem_after_.rss_kib);
-      j["anon_bytes_per_connection"] = per(mem_before_.smaps_anon_kib, mem_after_.smaps_anon_kib);
-      j["kernel_slab_bytes_per_connection"] = per(mem_before_.slab_kib, mem_after_.slab_kib);
-      j["kernel_tcp_mem_pages_delta"] = mem_after_.tcp_mem_pages - mem_before_.tcp_mem_pages;
-    }
-    out.precision(0);
-    out << "mqtt_loadgen idle: " << clients_.size() << " clients connected and subscribed\n";
-    if (opts_.server_pid > 0)
-      out << "  broker memory per connection: " << j["anon_bytes_per_connection"].get<double>()
-          << " B anonymous, " << j["rss_bytes_per_connection"].get<double>() << " B RSS; kernel slab "
-          << j["kernel_slab_bytes_per_connection"].get<double>() << " B (both ends)\n";
-  } else {
+  {
     for (std::size_t i = 0; i < senders_; ++i) {
       const auto& s = *clients_[i];
       const auto& r = *clients_[s.target];
@@ -668,6 +635,195 @@ int bench::report() {
   return 0;
 }
 
+// ---------------------------------------------------------------- idle
+
+void put_string(std::string& out, std::string_view s) {
+  out += static_cast<char>(s.size() >> 8);
+  out += static_cast<char>(s.size() & 0xff);
+  out += s;
+}
+
+// A packet with a fixed header byte and a variable-length remaining length.
+std::string packet(std::uint8_t header, const std::string& body) {
+  std::string out(1, static_cast<char>(header));
+  std::size_t n = body.size();
+  do {
+    auto digit = static_cast<std::uint8_t>(n % 128);
+    n /= 128;
+    if (n > 0) digit |= 0x80;
+    out += static_cast<char>(digit);
+  } while (n > 0);
+  return out + body;
+}
+
+// CONNECT: clean session, keep-alive 60 s.
+std::string connect_packet(const std::string& id) {
+  std::string connect;
+  put_string(connect, "MQTT");
+  connect += '\x04';  // protocol level: 3.1.1
+  connect += '\x02';  // clean session
+  connect += static_cast<char>(k_keepalive_s >> 8);
+  connect += static_cast<char>(k_keepalive_s & 0xff);
+  put_string(connect, id);
+  return packet(0x10, connect);
+}
+
+// SUBSCRIBE to `topic` at QoS 1 (packet id 1).
+std::string subscribe_packet(const std::string& topic) {
+  std::string subscribe("\x00\x01", 2);
+  put_string(subscribe, topic);
+  subscribe += '\x01';
+  return packet(0x82, subscribe);
+}
+
+// Connections waiting for their answers, at most, so the broker's accept
+// backlog never overflows (a dropped SYN costs a one-second retry).
+constexpr std::size_t k_idle_pending = 128;
+
+// CONNACK accepted, then SUBACK granting QoS 1.
+constexpr std::string_view k_idle_answer("\x20\x02\x00\x00\x90\x03\x00\x01\x01", 9);
+
+int run_idle(const options& o) {
+  const auto started = steady::now();
+  const auto deadline = started + std::chrono::nanoseconds(static_cast<std::int64_t>(o.timeout * 1e9));
+  memory_snapshot before, after;
+  if (o.server_pid > 0) before = read_memory(o.server_pid);
+  std::random_device rd;
+  std::ostringstream tag;
+  tag << std::hex << rd();
+
+  struct idle_client {
+    int fd = -1;
+    std::size_t got = 0;
+  };
+  std::vector<idle_client> clients(o.connections);
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(o.port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::size_t ready = 0;
+  std::string failure;
+  const auto topic_of = [&](std::uint64_t i) { return "bench/" + tag.str() + "/" + std::to_string(i); };
+  std::vector<epoll_event> events(1024);
+  const auto poll_once = [&](int timeout_ms) {
+    const int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout_ms);
+    for (int i = 0; i < n; ++i) {
+      auto& c = clients[events[i].data.u64];
+      char buf[64];
+      const auto r = read(c.fd, buf, sizeof buf);
+      if (r <= 0) {
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        failure = "a connection was closed by the broker";
+        return;
+      }
+      if (c.got + static_cast<std::size_t>(r) > k_idle_answer.size() ||
+          std::string_view(buf, static_cast<std::size_t>(r)) !=
+              k_idle_answer.substr(c.got, static_cast<std::size_t>(r))) {
+        failure = "the broker did not accept CONNECT and SUBSCRIBE";
+        return;
+      }
+      const bool had_connack = c.got >= 4;
+      c.got += static_cast<std::size_t>(r);
+      if (!had_connack && c.got >= 4) {
+        const auto sub = subscribe_packet(topic_of(events[i].data.u64));
+        if (write(c.fd, sub.data(), sub.size()) != static_cast<ssize_t>(sub.size())) {
+          failure = "writing SUBSCRIBE failed";
+          return;
+        }
+      }
+      if (c.got == k_idle_answer.size()) ++ready;
+    }
+  };
+  for (std::size_t i = 0; i < clients.size() && failure.empty(); ++i) {
+    auto& c = clients[i];
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c.fd < 0 || ::connect(c.fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) {
+      failure = "connection " + std::to_string(i) + " failed: " + std::strerror(errno);
+      break;
+    }
+    const int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const auto hello = connect_packet("hb-" + tag.str() + "-" + std::to_string(i));
+    if (write(c.fd, hello.data(), hello.size()) != static_cast<ssize_t>(hello.size())) {
+      failure = "writing CONNECT failed";
+      break;
+    }
+    const int flags = fcntl(c.fd, F_GETFL);
+    fcntl(c.fd, F_SETFL, flags | O_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    while (failure.empty() && i + 1 - ready >= k_idle_pending && steady::now() < deadline) poll_once(10);
+  }
+  while (failure.empty() && ready < clients.size()) {
+    if (steady::now() > deadline) {
+      failure = "timed out: " + std::to_string(ready) + " of " + std::to_string(clients.size()) +
+                " connected and subscribed";
+      break;
+    }
+    poll_once(100);
+  }
+  const double connected_after = seconds_between(started, steady::now());
+  if (failure.empty()) {
+    std::cerr << "mqtt_loadgen: " << clients.size() << " clients connected and subscribed ("
+              << connected_after << " s)\n";
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.settle));
+    if (o.server_pid > 0) after = read_memory(o.server_pid);
+  }
+  for (auto& c : clients)
+    if (c.fd >= 0) {
+      static constexpr char disconnect[] = {'\xe0', '\x00'};
+      [[maybe_unused]] auto ignored = write(c.fd, disconnect, sizeof disconnect);
+      close(c.fd);
+    }
+  close(ep);
+  if (!failure.empty()) {
+    std::cerr << "mqtt_loadgen: FAILED: " << failure << "\n";
+    return 1;
+  }
+
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  const auto n = static_cast<double>(clients.size());
+  nlohmann::json j;
+  j["system"] = "mosquitto";
+  j["mode"] = "idle";
+  j["connections"] = clients.size();
+  j["register_seconds"] = connected_after;
+  j["open_files_soft"] = nofile.rlim_cur;
+  j["open_files_hard"] = nofile.rlim_max;
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(0);
+  out << "mqtt_loadgen idle: " << clients.size() << " clients connected and subscribed\n";
+  if (o.server_pid > 0) {
+    const auto per = [&](long long b, long long a) { return (a - b) * 1024.0 / n; };
+    j["server_rss_before_kib"] = before.rss_kib;
+    j["server_rss_after_kib"] = after.rss_kib;
+    j["server_anon_before_kib"] = before.smaps_anon_kib;
+    j["server_anon_after_kib"] = after.smaps_anon_kib;
+    j["server_open_files"] = after.open_files;
+    j["rss_bytes_per_connection"] = per(before.rss_kib, after.rss_kib);
+    j["anon_bytes_per_connection"] = per(before.smaps_anon_kib, after.smaps_anon_kib);
+    j["kernel_slab_bytes_per_connection"] = per(before.slab_kib, after.slab_kib);
+    j["kernel_tcp_mem_pages_delta"] = after.tcp_mem_pages - before.tcp_mem_pages;
+    out << "  broker memory per connection: " << j["anon_bytes_per_connection"].get<double>()
+        << " B anonymous, " << j["rss_bytes_per_connection"].get<double>() << " B RSS; kernel slab "
+        << j["kernel_slab_bytes_per_connection"].get<double>() << " B (both ends)\n";
+  }
+  std::cout << out.str() << std::flush;
+  if (o.json.empty()) return 0;
+  if (o.json == "-") {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::ofstream f(o.json);
+  f << j.dump() << "\n";
+  return f ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -720,8 +876,12 @@ int main(int argc, char** argv) {
       std::cerr << "mqtt_loadgen: cannot read /proc/" << o.server_pid << "/stat\n";
       return 2;
     }
-    bench b(o);
-    rc = b.run();
+    if (o.mode == "idle") {
+      rc = run_idle(o);
+    } else {
+      bench b(o);
+      rc = b.run();
+    }
   } catch (const std::exception& e) {
     std::cerr << "mqtt_loadgen: " << e.what() << "\n";
   }
