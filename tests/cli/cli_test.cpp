@@ -299,3 +299,58 @@ TEST_CASE("listen prints messages as they arrive", "[cli]") {
   CHECK(listened.exit_code == 0);
   CHECK(listened.out == "from worker: live 1\nfrom worker: live 2\nfrom worker: live 3\n");
 }
+
+TEST_CASE("a conversation over wss:// trusting the service's CA; without it the CLI refuses",
+          "[cli][tls]") {
+  temp_dir dir{"haven-cli-tls"};
+  // A self-signed certificate for 127.0.0.1 (no DNS name), given to the CLI
+  // as the CA to trust.
+  const auto cert = (dir.path() / "relay.pem").string(), key = (dir.path() / "relay.key").string();
+  REQUIRE(run_command({HAVEN_OPENSSL_PATH, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                       "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days",
+                       "30", "-subj", "/CN=Haven CLI test", "-addext",
+                       "subjectAltName=IP:127.0.0.1"})
+              .exit_code == 0);
+  havend_process havend(dir.path() / "server-data", {"--tls-cert", cert, "--tls-key", key});
+  const auto worker_invite = havend.invite("caseworker"), client_invite = havend.invite();
+  const auto port = std::to_string(havend.start());
+  setenv("HAVEN_PASSPHRASE", "a long shared test passphrase", 1);
+  const auto haven = [&](const std::string& who, std::vector<std::string> args) {
+    args.insert(args.begin(), {HAVEN_CLI_PATH, "--profile", (dir.path() / who).string()});
+    return run_command(args, dir.path() / (who + ".stderr"));
+  };
+  const auto stderr_of = [&](const std::string& who) {
+    std::ifstream in(dir.path() / (who + ".stderr"));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::vector<std::string> init_worker{"init", "--server", "wss://127.0.0.1:" + port,
+                                             "--invite", worker_invite, "--name", "worker"};
+
+  // The system's trust store does not know this certificate.
+  CHECK(haven("worker", init_worker).exit_code == 5);
+  CHECK(stderr_of("worker").find("certificate is not trusted") != std::string::npos);
+  // Trusted, but the certificate does not name "localhost".
+  CHECK(haven("worker", {"--ca-file", cert, "init", "--server", "wss://localhost:" + port,
+                         "--invite", worker_invite, "--name", "worker"})
+            .exit_code == 5);
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "worker" / "profile.vault"));
+
+  auto worker = init_worker;
+  worker.insert(worker.begin(), {"--ca-file", cert});
+  REQUIRE(haven("worker", worker).exit_code == 0);
+  REQUIRE(haven("client", {"--ca-file", cert, "init", "--server", "wss://127.0.0.1:" + port,
+                           "--invite", client_invite, "--name", "client"})
+              .exit_code == 0);
+  const auto code = [&](const std::string& who) {
+    const auto r = haven(who, {"code"});
+    return r.out.substr(0, r.out.find('\n'));
+  };
+  REQUIRE(haven("worker", {"contact", "add", "client", code("client")}).exit_code == 0);
+  REQUIRE(haven("client", {"contact", "add", "worker", code("worker")}).exit_code == 0);
+  REQUIRE(haven("worker", {"--ca-file", cert, "send", "client", "over TLS"}).exit_code == 0);
+  const auto inbox = haven("client", {"--ca-file", cert, "inbox"});
+  CHECK(inbox.exit_code == 0);
+  CHECK(inbox.out == "from worker: over TLS\n");
+  CHECK(haven("client", {"--ca-file", cert, "send", "worker", "received"}).exit_code == 0);
+  CHECK(haven("worker", {"--ca-file", cert, "inbox"}).out == "from client: received\n");
+}
