@@ -76,7 +76,7 @@ perf report -i "$work/perf.data" --no-children --sort sym --stdio --percent-limi
   -g none >"$work/self.txt" 2>/dev/null
 perf report -i "$work/perf.data" --children --sort sym --stdio --percent-limit 3 \
   -g none >"$work/children.txt" 2>/dev/null
-perf report -i "$work/perf.data" --no-children --sort tid --stdio -g none >"$work/threads.txt" 2>/dev/null
+perf report -i "$work/perf.data" --no-children --sort pid --stdio -g none >"$work/threads.txt" 2>/dev/null
 cat "$work/loadgen.txt"
 echo "--- by thread"; grep -E '^ +[0-9]' "$work/threads.txt" | head -12
 echo "--- self"; grep -E '^ +[0-9]' "$work/self.txt" | head -40

@@ -276,6 +276,8 @@ int main(int argc, char** argv) {
   j["first_listening_ms"] = all.front().listening_ms;
   j["first_healthz_ms"] = all.front().healthz_ms;
   j["first_login_ms"] = all.front().login_ms;
+  j["first_envelope_first_ms"] = all.front().first_envelope_ms;
+  j["first_stop_ms"] = all.front().stop_ms;
   j["median_listening_ms"] = median(field(&timings::listening_ms));
   j["median_healthz_ms"] = median(field(&timings::healthz_ms));
   j["median_login_ms"] = median(field(&timings::login_ms));
