@@ -66,7 +66,7 @@ test-asan: build-asan
 	  ctest --test-dir $(ASAN) --output-on-failure -j 2
 
 test-tsan: build-tsan
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --test-dir $(TSAN) --output-on-failure -j 2 -L concurrency
 
 # libFuzzer targets (tests/fuzz), built with clang; `make fuzz` runs each for
