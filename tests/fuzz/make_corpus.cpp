@@ -257,7 +257,8 @@ void text_corpus(const std::filesystem::path& example_config) {
   write("config", "port", "[server]\nport = 0\nthreads = 4\n");
   write("config", "rates", "[limits]\nsends_per_mailbox = { per_second = 0.5, burst = 10 }\n");
   write("config", "store-log", "[store]\nenvelope_ttl_days = 7\n[log]\nlevel = \"debug\"\naddresses = true\n");
-  write("config", "unknown-section", "[tls]\ncert = \"x\"\n");
+  write("config", "unknown-section", "[metrics]\nport = 9100\n");
+  write("config", "tls", "[tls]\ncert_file = \"/etc/haven/cert.pem\"\nkey_file = \"/etc/haven/key.pem\"\n");
   write("config", "wrong-type", "[limits]\nmax_frame_bytes = \"big\"\n");
 
   write("invite_token", "grouped", "7K2M-9QXD-ABCD-EFGH-JKMN-PQRS");

@@ -207,6 +207,9 @@ void replace_all(std::string& s, std::string_view from, const std::string& to) {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   crypto::ensure_sodium();
   spdlog::set_level(spdlog::level::warn);
+  // Not one line per frame with a non-UTF-8 string field (ours and havend's
+  // parse both log it).
+  google::protobuf::SetLogHandler(nullptr);
   fixture = new relay_fixture;
   fixture->dir = std::filesystem::temp_directory_path() / ("haven-fuzz-relay-" + std::to_string(getpid()));
   std::filesystem::remove_all(fixture->dir);

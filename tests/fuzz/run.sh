@@ -44,6 +44,11 @@ scratch=$(mktemp -d "$base/haven-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 export TMPDIR="$scratch/tmp"
 mkdir -p "$TMPDIR"
+# Symbolized stacks: Debian's clang-19 has no llvm-symbolizer of its own.
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ]; then
+  ASAN_SYMBOLIZER_PATH=$(command -v llvm-symbolizer-19 || command -v llvm-symbolizer || true)
+  export ASAN_SYMBOLIZER_PATH
+fi
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:symbolize=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 
@@ -54,11 +59,18 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus"
   cp -r "$here/corpus/$t/." "$corpus/"
   log="$logs/$t.log"
+  extra=()
+  [ -f "$here/$t.dict" ] && extra+=(-dict="$here/$t.dict")
+  # The relay's own threads allocate while an input runs, so libFuzzer's
+  # per-input leak check would only re-run inputs; LeakSanitizer still
+  # checks the whole process when it exits (after a clean shutdown).
+  [ "$t" = relay ] && extra+=(-detect_leaks=0)
   status=0
   "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "$corpus" >"$log" 2>&1 || status=$?
+    -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "${extra[@]}" "$corpus" >"$log" 2>&1 ||
+    status=$?
   stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
-  done_line=$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1 || true)
+  done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true)
   field() { sed -n "s/.* $1: \([0-9]*\).*/\1/p" <<<"$done_line"; }
   printf '%-14s %12s %8s %7s %7s %8s %8s' "$t" "$(stat number_of_executed_units)" \
     "$(stat average_exec_per_sec)" "$(find "$corpus" -type f | wc -l)" "$(field cov)" "$(field ft)" \
