@@ -5,10 +5,15 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
+#include <rocksdb/db.h>
+
 #include "haven/crypto/encoding.hpp"
+#include "haven/crypto/verify.hpp"
+#include "haven/server/invite_token.hpp"
 #include "haven/store/store.hpp"
 #include "havend_process.hpp"
 #include "temp_dir.hpp"
@@ -194,6 +199,92 @@ TEST_CASE("a message's text is nowhere on disk: not on the server, not in either
   CHECK(client.find("Test Service") == std::string::npos);
   // The passphrase is not on disk either.
   CHECK(all_bytes_under(f.profile("worker")).find("shared test passphrase") == std::string::npos);
+}
+
+// Every record of a stopped havend's RocksDB directory by column family,
+// as a reader of a copied directory gets them (decompressed, unlike the
+// raw files).
+using records = std::map<std::string, std::vector<std::pair<std::string, std::string>>>;
+records all_records_in(const std::filesystem::path& directory) {
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies({}, directory.string(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::OpenForReadOnly({}, directory.string(), families, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  records out;
+  for (auto* h : handles) {
+    auto& family = out[h->GetName()];
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, h));
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      family.emplace_back(it->key().ToString(), it->value().ToString());
+    REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+  return out;
+}
+
+bool holds(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+TEST_CASE("a copy of the data directory holds what SECURITY.md lists, and no more",
+          "[cli][security]") {
+  cli_fixture f;
+  f.pair();
+  const std::string marker = "MARKER-" + std::to_string(std::random_device{}());
+  f.send("worker", "client", marker + "-read");
+  REQUIRE(f.inbox("client").size() == 1);
+  f.send("worker", "client", marker + "-queued");  // still on the server
+  REQUIRE(f.havend.stop() == 0);
+  const auto by_family = all_records_in(f.havend.data_dir());
+  std::string everything;
+  for (const auto& [family, rows] : by_family)
+    for (const auto& [key, value] : rows) everything.append(key).append(value);
+  REQUIRE(everything.size() > 1000);
+
+  // Layout in clients/core/src/contact_code.hpp.
+  const auto code_bytes = [](const std::string& code) {
+    const auto b = crypto::from_base64url(code);
+    REQUIRE(b.has_value());
+    return std::string(b->begin(), b->end());
+  };
+  const auto worker = code_bytes(f.code("worker"));
+  const auto client = code_bytes(f.code("client"));
+  const auto mailbox = [](const std::string& c) { return c.substr(1, 16); };
+  const auto identity = [](const std::string& c) { return c.substr(17, 32); };
+  const auto access_key = [](const std::string& c) { return c.substr(145, 32); };
+  const auto hash = [](const std::string& s) {
+    const auto h = crypto::hash256(crypto::bytes_of(s));
+    return std::string(reinterpret_cast<const char*>(h.data()), h.size());
+  };
+
+  // What it holds: accounts with their public identity keys, and the hash
+  // of each access key, never the key itself.
+  CHECK(holds(everything, mailbox(client)));
+  CHECK(holds(everything, identity(client)));
+  CHECK(holds(everything, hash(access_key(client))));
+  CHECK_FALSE(holds(everything, access_key(client)));
+  CHECK_FALSE(holds(everything, access_key(worker)));
+
+  // The queued envelope: neither its content nor who sent it.
+  std::size_t queued = 0;
+  for (const auto& [key, value] : by_family.at("queue")) {
+    if (!key.starts_with(mailbox(client)) || key.size() <= 20) continue;  // counters
+    ++queued;
+    CHECK_FALSE(holds(value, mailbox(worker)));
+    CHECK_FALSE(holds(value, identity(worker)));
+  }
+  CHECK(queued == 1);
+  CHECK_FALSE(holds(everything, marker));
+
+  // No invite token, passphrase or IP address.
+  CHECK_FALSE(holds(everything, *server::normalise_invite_token(f.spare_invite)));
+  CHECK_FALSE(holds(everything, f.spare_invite));
+  CHECK_FALSE(holds(everything, "a long shared test passphrase"));
+  CHECK_FALSE(holds(everything, "127.0.0.1"));
+  CHECK_FALSE(holds(everything, std::string("\x7f\x00\x00\x01", 4)));
 }
 
 TEST_CASE("without the contact code nobody can deliver to a mailbox", "[cli]") {
