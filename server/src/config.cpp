@@ -3,6 +3,8 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
+#include <type_traits>
 #include <stdexcept>
 
 namespace haven::server {
@@ -19,8 +21,10 @@ void read_number(const toml::table& t, const std::filesystem::path& file, std::s
   if (!node) return;
   auto v = node.value<double>();
   if (!v) bad(file, key, "expected a number");
-  if (*v < static_cast<double>(min) || *v > static_cast<double>(max))
+  // Written so that nan fails too (TOML allows nan and inf).
+  if (!(*v >= static_cast<double>(min) && *v <= static_cast<double>(max)))
     bad(file, key, "out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  if (std::is_integral_v<T> && *v != std::floor(*v)) bad(file, key, "expected a whole number");
   out = static_cast<T>(*v);
 }
 

@@ -516,6 +516,23 @@ TEST_CASE("the example config in deploy/ is valid and flags override it", "[rela
   CHECK(havend.stop() == 0);
 }
 
+TEST_CASE("a config with a bad number stops havend with the key named", "[relay]") {
+  temp_dir dir;
+  for (const auto* line : {"[server]\nport = nan", "[limits]\nmax_frame_bytes = 2000.5",
+                           "[limits]\nsends_per_mailbox = { per_second = nan, burst = 10 }",
+                           "[store]\nenvelope_ttl_days = inf"}) {
+    INFO(line);
+    std::ofstream(dir.path() / "bad.toml") << line << "\n";
+    const auto r = run_command({havend_process::binary(), "--config", (dir.path() / "bad.toml").string(),
+                                "--data-dir", (dir.path() / "data").string()},
+                               dir.path() / "bad.log");
+    CHECK(r.exit_code != 0);
+    std::ifstream log(dir.path() / "bad.log");
+    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    CHECK(text.find("bad.toml") != std::string::npos);
+  }
+}
+
 TEST_CASE("a roaming vault: stored by its owner, opened before log-in, destroyed after wrong tries",
           "[relay][vault]") {
   temp_dir config_dir;
