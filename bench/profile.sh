@@ -20,13 +20,20 @@ window=${BENCH_WINDOW:-32}
 say() { printf 'profile: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 command -v perf >/dev/null || die "perf is missing (deploy/install-deps.sh bench installs linux-perf)"
+# As bench/run.sh: on a shared machine, the cores first (BENCH_PRIORITY=0 leaves it).
+priority=${BENCH_PRIORITY:--10}
+autogroup_before=
+if [[ $priority != 0 && -w /proc/self/autogroup ]]; then
+  autogroup_before=$(sed -n 's/.* nice //p' /proc/self/autogroup)
+  echo "$priority" 2>/dev/null >/proc/self/autogroup || autogroup_before=
+fi
 
 cmake --build "$build" --target havend haven_loadgen fill_store >/dev/null
 havend=$build/server/havend
 loadgen=$build/bench/loadgen/haven_loadgen
 work=$(mktemp -d "$build/profile-$run.XXXXXX")
 pid=
-trap '[[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null; true' EXIT
+trap '[[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null; [[ -n $autogroup_before ]] && echo "$autogroup_before" >/proc/self/autogroup; true' EXIT
 
 cat >"$work/havend.toml" <<'EOF'
 [limits]
