@@ -391,7 +391,7 @@ TEST_CASE("listen prints messages as they arrive", "[cli]") {
   CHECK(listened.out == "from worker: live 1\nfrom worker: live 2\nfrom worker: live 3\n");
 }
 
-TEST_CASE("a conversation over wss:// trusting the service's CA; without it the CLI refuses",
+TEST_CASE("a conversation over wss:// trusting the service's CA, and without it the CLI refuses",
           "[cli][tls]") {
   temp_dir dir{"haven-cli-tls"};
   // A self-signed certificate for 127.0.0.1 (no DNS name), given to the CLI

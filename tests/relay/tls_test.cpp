@@ -109,7 +109,8 @@ class wss_client {
 
   // The TLS handshake; its error (none when the server is trusted).
   beast::error_code tls_handshake() {
-    return wait([&](auto done) { ws_.next_layer().async_handshake(ssl::stream_base::client, done); });
+    return wait(
+        [&](auto done) { ws_.next_layer().async_handshake(ssl::stream_base::client, done); });
   }
 
   // TLS, then the upgrade on /v1/ws, then the challenge frame.
@@ -394,8 +395,8 @@ TEST_CASE("havend refuses to start with a key that does not match, an unreadable
     argv.insert(argv.end(), tls.begin(), tls.end());
     const auto r = run_command(argv, err);
     std::ifstream in(err);
-    return std::pair{r.exit_code,
-                     std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())};
+    return std::pair{r.exit_code, std::string(std::istreambuf_iterator<char>(in),
+                                              std::istreambuf_iterator<char>())};
   };
 
   // The CA's key is a valid P-256 key, just not the certificate's.
@@ -421,7 +422,7 @@ TEST_CASE("havend refuses to start with a key that does not match, an unreadable
   CHECK(help.out.find("--tls-key") != std::string::npos);
 }
 
-TEST_CASE("plain ws:// on a non-loopback address warns at start-up; loopback does not",
+TEST_CASE("plain ws:// on a non-loopback address warns at start-up, on loopback it does not",
           "[relay][tls]") {
   temp_dir dir;
   {
