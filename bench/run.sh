@@ -414,6 +414,7 @@ set title "Acknowledged 1 KiB sends/s against in-flight window ($connections con
 set xlabel "in-flight window per connection (unacknowledged sends)"
 set ylabel "messages/s"
 set logscale x 2
+set xrange [0.8:160]
 set xtics ($(for w in $sweep; do printf '"%s" %s,' "$w" "$w"; done | sed 's/,$//'))
 set yrange [0:*]
 set offsets 0, 0, graph 0.25, 0
