@@ -652,6 +652,10 @@ result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   // info log stays small and never holds record contents.
   db_options.max_log_file_size = 1 << 20;
   if (opts.env != nullptr) db_options.env = opts.env;
+  // Bounds what a restart after a crash replays: without it the small
+  // families' few unflushed writes pin every WAL file up to gigabytes
+  // (four times all write buffers), and start-up replays all of it.
+  db_options.max_total_wal_size = 64 << 20;
 
   // 16 MiB memtables (the default budget gives 128 MiB): after a full disk
   // RocksDB resumes only once a memtable's worth of space is free, and a
