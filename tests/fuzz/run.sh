@@ -20,16 +20,21 @@ targets=("$@")
   targets=(relay sealed_sender ratchet sender_key vault contact_code config invite_token)
 
 # Configure once; only what the fuzz targets link is built (the top-level
-# CMakeLists.txt leaves out the CLI, web client, Catch2 suites and benches).
-# Warnings are not errors for the rest of the tree here: clang warns where
-# the g++ CI build does not; the fuzz targets themselves keep -Werror.
+# CMakeLists.txt leaves out the client library, CLI, web client, Catch2
+# suites and benches). -O1 and line tables only, as OSS-Fuzz builds: the
+# sanitizers make Beast's templates slow to compile at -O2 -g; assertions
+# stay on (Beast's catch misuse of its streams). Warnings are not errors for
+# the rest of the tree here: clang warns where the g++ CI build does not;
+# the fuzz targets themselves keep -Werror.
 if [ ! -f "$build/build.ninja" ]; then
   launcher=()
   if command -v ccache >/dev/null; then
     launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   fi
   CC=clang-19 CXX=clang++-19 cmake -S "$repo" -B "$build" -G Ninja "${launcher[@]}" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAVEN_SANITIZE=fuzzer -DHAVEN_WERROR=OFF
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAVEN_SANITIZE=fuzzer -DHAVEN_WERROR=OFF \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only"
 fi
 cmake --build "$build" --target fuzz_all -j "$(nproc)"
 
