@@ -80,7 +80,7 @@ void relay(const std::string& name, std::uint8_t flags, const std::vector<wire::
 }
 
 void relay_corpus() {
-  constexpr std::uint8_t anonymous = 0, logged_in = 1;
+  constexpr std::uint8_t anonymous = 0, logged_in = 1, replaced = 2;
   auto ping = frame(1);
   ping.mutable_ping();
   relay("ping", logged_in, {ping});
@@ -135,6 +135,7 @@ void relay_corpus() {
   ack.mutable_ack()->set_seq(1);
   ack.mutable_ack()->set_envelope_id(std::string(16, '\x71'));
   relay("send-ack", logged_in, {send_frame(6, {1}, fuzz::relay_access_key), ack});
+  relay("send-replaced", logged_in | replaced, {send_frame(6, {1}, fuzz::relay_access_key), ping});
   relay("send-unknown-device", logged_in, {send_frame(8, {1, 2}, fuzz::relay_access_key)});
   relay("send-denied", logged_in, {send_frame(9, {1}, std::string(32, '\x01'))});
 

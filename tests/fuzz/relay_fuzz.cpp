@@ -2,8 +2,10 @@
 // server in-process over a real RocksDB store, and per input one real
 // WebSocket connection over loopback.
 //
-// Input: a flag byte (bit 0: log in as the registered device first), then
-// length-prefixed frames (fixtures.hpp) sent as binary messages. The 16
+// Input: a flag byte (bit 0: log in as the registered device first; bit 1:
+// once the frames are sent, the same device logs in on a second connection,
+// which replaces the first), then length-prefixed frames (fixtures.hpp)
+// sent as binary messages. The 16
 // bytes "HAVEN-FUZZ-MBOX!" stand for the registered mailbox. Every frame
 // must get exactly one reply (request id 0 when the frame does not parse or
 // has id 0) or the server closes cleanly; then pushed envelopes are acked
@@ -258,6 +260,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ++expected[ok ? parsed.request_id() : 0];
     if (!c.send(frame)) break;
   }
+  std::optional<connection> newer;
+  if ((data[0] & 2) != 0) {
+    // Closes the first connection (when logged in) once its requests are answered.
+    newer.emplace(fixture->port);
+    const auto second = newer->next(deadline);
+    if (!second || !second->has_challenge()) bug("no challenge on the second connection");
+    newer->send(auth_frame(second->challenge()));
+  }
   await(c, expected, pushed, deadline);
 
   // Ack what was pushed (a later input starts from an empty queue), then a
@@ -289,6 +299,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     c.close(deadline);
   } else if (c.ended != websocket::error::closed) {
     bug("the server dropped the connection without a close: " + c.ended.message());
+  }
+  if (newer) {
+    const auto reply = newer->next(deadline);
+    if (!reply || !reply->has_authenticated()) bug("the second log-in failed");
+    newer->close(deadline);
   }
   return 0;
 }
