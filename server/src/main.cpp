@@ -1,6 +1,7 @@
 // havend: the Haven relay. `havend --help` explains every flag.
 
 #include <CLI/CLI.hpp>
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -121,6 +122,10 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("havend");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S%z %l %v");
+  // libprotobuf logs every string field with invalid UTF-8 to stderr, which
+  // lets anyone flood the log before logging in (found by fuzz_relay). Parse
+  // failures are already answered as malformed frames.
+  google::protobuf::SetLogHandler(nullptr);
 
   server::config cfg;
   std::string config_file;

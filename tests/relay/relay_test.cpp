@@ -374,6 +374,19 @@ TEST_CASE("bad frames get a clear error or close, and others are still served", 
     CHECK(error_of(*reply) == wire::ERROR_MALFORMED_FRAME);
     CHECK(error_of(c.request(ping())) == wire::ERROR_NOT_AUTHENTICATED);
   }
+  SECTION("invalid UTF-8 in a string field: malformed, and nothing in havend's log") {
+    auto c = f.connect();
+    wire::ClientFrame frame;
+    frame.set_request_id(5);
+    frame.mutable_register_()->set_invite_token(std::string("\xc3\x28", 2));
+    c.send_bytes(frame.SerializePartialAsString());
+    auto reply = c.next();
+    REQUIRE(reply.has_value());
+    CHECK(error_of(*reply) == wire::ERROR_MALFORMED_FRAME);
+    std::ifstream log(f.havend.log_file());
+    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    CHECK(text.find("libprotobuf") == std::string::npos);
+  }
   SECTION("repeated malformed frames close the connection") {
     auto c = f.connect();
     for (int i = 0; i < 3; ++i) c.send_bytes("\x0a\xff");
