@@ -113,7 +113,7 @@ TEST_CASE("a registration signed by another key is refused", "[relay]") {
   CHECK(d.register_on(c2, invite).has_registered());
 }
 
-TEST_CASE("log in with the device key; a wrong signature or a replayed one is refused",
+TEST_CASE("log in with the device key, and a wrong signature or a replayed one is refused",
           "[relay]") {
   relay_fixture f;
   const auto invite = f.havend.invite();

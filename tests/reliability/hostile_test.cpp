@@ -143,7 +143,7 @@ TEST_CASE("a client that never reads holds little memory and is closed", "[hosti
   }
 }
 
-TEST_CASE("a connection flood from one address is cut off; other addresses are served",
+TEST_CASE("a connection flood from one address is cut off, and other addresses are served",
           "[hostile]") {
   hostile_fixture f("[limits]\nconnections_per_address = { per_second = 5, burst = 20 }\n");
   const auto invite = f.havend.invite();
