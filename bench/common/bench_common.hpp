@@ -1,12 +1,16 @@
 #pragma once
-// What the load generators share (bench/loadgen, bench/mqtt): CPU time and
-// memory of a process from /proc, latency percentiles, and the latency
-// file the plots are drawn from. Header-only; Linux only.
+// What the load generators share (bench/loadgen, bench/mqtt): their common
+// flags, clocks and pacing, CPU time and memory of a process from /proc,
+// latency percentiles, and the latency file the plots are drawn from.
+// Header-only; Linux only.
 
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -18,6 +22,57 @@
 #include <vector>
 
 namespace haven::bench_util {
+
+using steady = std::chrono::steady_clock;
+
+// steady_clock's now in nanoseconds: the send time a message carries. Both
+// ends of a run live in one process, so the clocks agree.
+inline std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
+      .count();
+}
+
+inline double seconds_between(steady::time_point a, steady::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// The flags both load generators take, with one set of defaults: bench/run.sh
+// hands both the same words, and the comparison holds only if they agree.
+struct load_options {
+  unsigned short port = 0;
+  std::string mode = "online";  // online, offline or idle
+  std::size_t connections = 50;
+  std::size_t messages = 2000;  // per sending connection
+  std::size_t size = 1024;
+  std::size_t window = 32;
+  double rate = 0;  // total msg/s over all senders; 0 = as fast as possible
+  double timeout = 120;
+  double settle = 2;        // idle: seconds between the last log-in and the measurement
+  std::string json;         // file to write the result object to; "-" for stdout
+  std::string latency_out;  // the latency distribution, for plots
+  int server_pid = 0;
+};
+
+// Adds the flags that read the same for both load generators: --timeout,
+// --json and --latency-out.
+inline void add_output_options(CLI::App& app, load_options& o) {
+  app.add_option("--timeout", o.timeout, "Seconds before the run gives up (and fails)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
+  app.add_option("--json", o.json, "Write the result as one JSON object to FILE ('-': stdout)");
+  app.add_option("--latency-out", o.latency_out,
+                 "Write the latency distribution (ms, cumulative fraction) to FILE");
+}
+
+// When message k of sender `slot` (of `senders`) is due, paced at `rate`
+// messages/s in total from `start`: at (k * senders + slot) / rate seconds,
+// so the senders interleave evenly.
+inline steady::time_point pace_due(steady::time_point start, std::uint64_t k, std::size_t senders,
+                                   std::size_t slot, double rate) {
+  const double due_s =
+      (static_cast<double>(k) * static_cast<double>(senders) + static_cast<double>(slot)) / rate;
+  return start + std::chrono::nanoseconds(static_cast<std::int64_t>(due_s * 1e9));
+}
 
 struct stat_cpu {
   std::string name;    // comm
@@ -68,6 +123,23 @@ inline double self_cpu_seconds() {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   return tv(u.ru_utime) + tv(u.ru_stime);
+}
+
+// A point in time with the CPU the server and this process had used by then.
+struct mark {
+  steady::time_point at;
+  std::optional<double> server_cpu;  // none without a server pid
+  double self_cpu = 0;
+  std::map<long, stat_cpu> server_threads;  // only if asked for
+};
+
+inline mark take_mark(int server_pid, bool per_thread) {
+  mark m{steady::now(), std::nullopt, self_cpu_seconds(), {}};
+  if (server_pid > 0) {
+    m.server_cpu = process_cpu_seconds(server_pid);
+    if (per_thread) m.server_threads = thread_cpu_seconds(server_pid);
+  }
+  return m;
 }
 
 // "Key:   123 kB" lines of a /proc file, in KiB (or the bare number).

@@ -66,7 +66,6 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-using steady = std::chrono::steady_clock;
 using error_code = beast::error_code;
 using namespace haven;
 using namespace haven::bench_util;
@@ -77,15 +76,6 @@ constexpr std::uint64_t k_ack_ids = 1ULL << 62;
 constexpr std::uint64_t k_login_ids = 1ULL << 63;
 constexpr std::size_t k_stamp_bytes = 8;
 constexpr std::size_t k_none = static_cast<std::size_t>(-1);
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
-      .count();
-}
-
-double seconds_between(steady::time_point a, steady::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
 
 std::string random_bytes(std::size_t n) {
   std::string s(n, '\0');
@@ -98,23 +88,11 @@ std::string as_string(const Array& a) {
   return {reinterpret_cast<const char*>(a.data()), a.size()};
 }
 
-struct options {
-  unsigned short port = 0;
+struct options : load_options {
   std::string invites;
   std::string accounts;  // fill_store's accounts file, instead of invites
-  std::string mode = "online";
-  std::size_t connections = 50;
-  std::size_t messages = 2000;  // per sending connection
-  std::size_t size = 1024;
-  std::size_t window = 32;
-  double rate = 0;  // total msg/s over all senders; 0 = as fast as possible
   unsigned threads = 1;
-  double timeout = 120;
-  std::string json;  // file to write the result object to; "-" for stdout
-  std::string latency_out;  // the latency distribution, for plots
-  int server_pid = 0;
   std::size_t open_concurrency = 0;  // connections opening at once; 0 = all
-  double settle = 2;                 // idle: seconds before measuring
 };
 
 // An account to log in as (fill_store's accounts file), or an invite
@@ -124,14 +102,6 @@ struct credentials {
   std::string mailbox;  // empty: register with the token
   std::string seed;
   std::string access_key;
-};
-
-// A point in time with the CPU both processes had used by then.
-struct mark {
-  steady::time_point at;
-  std::optional<double> server_cpu;
-  double self_cpu = 0;
-  std::map<long, stat_cpu> server_threads;
 };
 
 class bench;
@@ -163,7 +133,6 @@ class connection : public std::enable_shared_from_this<connection> {
   const std::size_t index;
   std::size_t target = k_none;           // the connection this one sends to
   std::size_t expected_sender = k_none;  // the connection that sends to this one
-  std::size_t sender_slot = 0;           // this sender's place in the pacing schedule
 
   // Written on the strand; read by others only after a phase barrier.
   std::string mailbox;
@@ -258,14 +227,7 @@ class bench {
   enum class phase { registering, parking, sending, draining, finishing };
   static const char* name(phase p);
 
-  [[nodiscard]] mark take_mark() const {
-    mark m{steady::now(), std::nullopt, self_cpu_seconds(), {}};
-    if (opts.server_pid > 0) {
-      m.server_cpu = process_cpu_seconds(opts.server_pid);
-      m.server_threads = thread_cpu_seconds(opts.server_pid);
-    }
-    return m;
-  }
+  [[nodiscard]] mark take_mark() const { return bench_util::take_mark(opts.server_pid, true); }
   void begin_idle();
   void begin_sending();
   void begin_draining();
@@ -507,13 +469,7 @@ void connection::maybe_send() {
   const auto& opts = bench_.opts;
   while (in_flight_ < opts.window && next_ < opts.messages) {
     if (opts.rate > 0) {
-      // Message k of sender s is due at (k * senders + s) / rate seconds:
-      // senders interleave evenly and the total is `rate` messages/s.
-      const double due_s =
-          (static_cast<double>(next_) * static_cast<double>(bench_.senders()) +
-           static_cast<double>(sender_slot)) / opts.rate;
-      const auto due = bench_.send_start + std::chrono::nanoseconds(
-                                               static_cast<std::int64_t>(due_s * 1e9));
+      const auto due = pace_due(bench_.send_start, next_, bench_.senders(), index, opts.rate);
       if (steady::now() < due) {
         if (!pace_armed_) {
           pace_armed_ = true;
@@ -602,7 +558,6 @@ bench::bench(options o, std::vector<credentials> who)
   for (std::size_t i = 0; i < senders_; ++i) {
     auto& c = *conns_[i];
     c.target = offline() ? n + i : (i + 1) % n;
-    c.sender_slot = i;
     conns_[c.target]->expect_from(i, opts.messages, !offline());
   }
 }
@@ -1028,12 +983,7 @@ int main(int argc, char** argv) {
   app.add_option("--settle", o.settle, "idle: seconds between the last log-in and the measurement")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
-  app.add_option("--timeout", o.timeout, "Seconds before the run gives up (and fails)")
-      ->capture_default_str()
-      ->check(CLI::Range(1.0, 86400.0));
-  app.add_option("--json", o.json, "Write the result as one JSON object to FILE ('-': stdout)");
-  app.add_option("--latency-out", o.latency_out,
-                 "Write the latency distribution (ms, cumulative fraction) to FILE");
+  add_output_options(app, o);
   app.add_option("--server-pid", o.server_pid,
                  "havend's pid: report its CPU (and, idle, its memory) from /proc")
       ->check(CLI::Range(1, 1 << 22));

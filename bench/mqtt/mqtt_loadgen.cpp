@@ -59,43 +59,13 @@
 
 namespace {
 
-using steady = std::chrono::steady_clock;
 using namespace haven::bench_util;
 
 constexpr std::size_t k_header_bytes = 24;  // stamp(8) sender(4) index(8) tag(4)
 constexpr std::size_t k_none = static_cast<std::size_t>(-1);
 constexpr int k_keepalive_s = 60;
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
-      .count();
-}
-
-double seconds_between(steady::time_point a, steady::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-struct options {
-  std::string host = "127.0.0.1";
-  unsigned short port = 0;
-  std::string mode = "online";
-  std::size_t connections = 50;
-  std::size_t messages = 2000;
-  std::size_t size = 1024;
-  std::size_t window = 32;
-  double rate = 0;
-  double timeout = 120;
-  double settle = 2;  // idle: seconds between the last subscription and the measurement
-  std::string json;
-  std::string latency_out;
-  int server_pid = 0;
-};
-
-struct mark {
-  steady::time_point at;
-  std::optional<double> server_cpu;
-  double self_cpu = 0;
-};
+using options = load_options;
 
 class bench;
 
@@ -149,9 +119,7 @@ class bench {
   [[nodiscard]] bool offline() const { return opts_.mode == "offline"; }
   [[nodiscard]] std::size_t total() const { return senders_ * opts_.messages; }
   [[nodiscard]] mark take_mark() const {
-    mark m{steady::now(), std::nullopt, self_cpu_seconds()};
-    if (opts_.server_pid > 0) m.server_cpu = process_cpu_seconds(opts_.server_pid);
-    return m;
+    return haven::bench_util::take_mark(opts_.server_pid, false);
   }
 
   void connect(client& c, bool first);
@@ -247,7 +215,7 @@ bench::~bench() {
 }
 
 void bench::connect(client& c, bool first) {
-  const int rc = first ? mosquitto_connect(c.m, opts_.host.c_str(), opts_.port, k_keepalive_s)
+  const int rc = first ? mosquitto_connect(c.m, "127.0.0.1", opts_.port, k_keepalive_s)
                        : mosquitto_reconnect(c.m);
   if (rc != MOSQ_ERR_SUCCESS) {
     fail("client " + std::to_string(c.index) + ": connect failed: " +
@@ -378,11 +346,7 @@ void bench::on_message(client& c, const mosquitto_message& msg) {
 }
 
 steady::time_point bench::due(const client& c) const {
-  // Message k of sender s is due at (k * senders + s) / rate seconds, as in
-  // haven_loadgen: senders interleave evenly and the total is `rate`.
-  const double due_s = (static_cast<double>(c.next) * static_cast<double>(senders_) +
-                        static_cast<double>(c.index)) / opts_.rate;
-  return send_start_ + std::chrono::nanoseconds(static_cast<std::int64_t>(due_s * 1e9));
+  return pace_due(send_start_, c.next, senders_, c.index, opts_.rate);
 }
 
 void bench::maybe_send(client& c) {
@@ -855,15 +819,10 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "Total messages/s over all publishers, paced; 0 = flat out")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e8));
-  app.add_option("--timeout", o.timeout, "Seconds before the run gives up (and fails)")
-      ->capture_default_str()
-      ->check(CLI::Range(1.0, 86400.0));
   app.add_option("--settle", o.settle, "idle: seconds to wait before measuring")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
-  app.add_option("--json", o.json, "Write the result as one JSON object to FILE ('-': stdout)");
-  app.add_option("--latency-out", o.latency_out,
-                 "Write the latency distribution (ms, cumulative fraction) to FILE");
+  add_output_options(app, o);
   app.add_option("--server-pid", o.server_pid,
                  "The broker's pid: report its CPU (and, idle, its memory) from /proc")
       ->check(CLI::Range(1, 1 << 22));
