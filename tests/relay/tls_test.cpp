@@ -149,6 +149,15 @@ class wss_client {
     }
   }
 
+  // Registers `device` with `invite` (the reply must be `registered`) and
+  // keeps its mailbox id.
+  void register_device(test_device& device, const std::string& invite) {
+    const auto reply = request(device.register_frame(challenge, invite));
+    INFO(reply.ShortDebugString());
+    REQUIRE(reply.has_registered());
+    device.mailbox = reply.registered().mailbox_id();
+  }
+
   // Reads until the server ends the connection; its close reason then.
   websocket::close_reason closed_by_server() {
     while (next()) {
@@ -238,10 +247,7 @@ TEST_CASE("over wss:// a client that trusts the CA registers, logs in and pings,
   const std::string suite = SSL_get_cipher_name(first.ssl());
   CHECK((suite == "TLS_AES_256_GCM_SHA384" || suite == "TLS_CHACHA20_POLY1305_SHA256" ||
          suite == "TLS_AES_128_GCM_SHA256"));
-  auto registered = first.request(alice.register_frame(first.challenge, invite));
-  INFO(registered.ShortDebugString());
-  REQUIRE(registered.has_registered());
-  alice.mailbox = registered.registered().mailbox_id();
+  first.register_device(alice, invite);
 
   // By address too: the certificate names 127.0.0.1.
   wss_client second(f.havend.port(), {.ca = f.pki.ca, .host = "127.0.0.1"});
@@ -368,7 +374,7 @@ TEST_CASE("over wss:// the frame cap closes with 1009 and SIGTERM drains with 10
   {
     wss_client c(f.havend.port(), f.trusted());
     c.open();
-    REQUIRE(c.request(alice.register_frame(c.challenge, invite)).has_registered());
+    c.register_device(alice, invite);
     c.send_bytes(std::string(8192, 'x'));
     CHECK(c.closed_by_server().code == websocket::close_code::too_big);
   }
