@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -218,6 +220,133 @@ inline bool write_latency_cdf(const std::string& file, const std::vector<std::in
         << static_cast<double>(i + 1) / static_cast<double>(n) << '\n';
   }
   return static_cast<bool>(out);
+}
+
+// How a load generator words its summary lines.
+struct summary_words {
+  const char* tool;     // "haven_loadgen"
+  const char* senders;  // "senders" x M messages
+  const char* shape;    // after the message size: "" or ", QoS 1"
+  const char* sends;    // what the rate counts: "durable-ack sends"
+  const char* server;   // "havend": its CPU, its memory
+  const char* done;     // the last line: every send acknowledged, ...
+};
+
+// Writes `j` as one line to `file` ("-": stdout; empty: nowhere). Returns
+// the exit status: 0, or 1 after saying why on stderr.
+inline int write_json(const nlohmann::json& j, const std::string& file, const summary_words& w) {
+  if (file.empty()) return 0;
+  if (file == "-") {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::ofstream f(file);
+  f << j.dump() << "\n";
+  if (f) return 0;
+  std::cerr << w.tool << ": cannot write " << file << "\n";
+  return 1;
+}
+
+// The moments of an online or offline run.
+struct run_marks {
+  mark send_begin;   // sending starts
+  mark sends_done;   // the last send acknowledged
+  mark drain_begin;  // offline: the recipients come back
+  mark end;          // every message delivered (and acknowledged)
+};
+
+// Reports a finished online or offline run of `senders` x o.messages
+// messages, each delivered exactly once: adds the rates, the percentiles of
+// the latency samples `lat` (whose distribution goes to --latency-out), the
+// offline drain and the CPU of both processes to `j`, which holds what only
+// the caller knows; prints the summary (with the server's CPU by thread if
+// `j` holds "server_threads") and writes --json. Returns the exit status: 0,
+// or 1 after saying on stderr which file could not be written.
+inline int report_run(nlohmann::json j, const load_options& o, std::size_t senders,
+                      std::vector<std::int64_t> lat, const run_marks& m, const summary_words& w) {
+  using nlohmann::json;
+  const bool offline = o.mode == "offline";
+  const auto n = static_cast<double>(senders * o.messages);
+  j["mode"] = o.mode;
+  j["senders"] = senders;
+  j["messages"] = senders * o.messages;
+  j["messages_per_connection"] = o.messages;
+  j["size"] = o.size;
+  j["window"] = o.window;
+  j["rate"] = o.rate > 0 ? json(o.rate) : json(nullptr);
+  j["seconds"] = seconds_between(m.send_begin.at, m.end.at);
+  const double send_seconds = seconds_between(m.send_begin.at, m.sends_done.at);
+  j["sends_per_s"] = n / send_seconds;
+
+  std::ranges::sort(lat);
+  if (!lat.empty()) {
+    j["p50_ms"] = percentile_ms(lat, 0.50);
+    j["p99_ms"] = percentile_ms(lat, 0.99);
+    j["p999_ms"] = percentile_ms(lat, 0.999);
+    j["max_ms"] = static_cast<double>(lat.back()) / 1e6;
+    if (!o.latency_out.empty() && !write_latency_cdf(o.latency_out, lat)) {
+      std::cerr << w.tool << ": cannot write " << o.latency_out << "\n";
+      return 1;
+    }
+  } else {
+    j["p50_ms"] = j["p99_ms"] = j["p999_ms"] = j["max_ms"] = nullptr;
+  }
+  if (offline) {
+    j["queue_per_s"] = n / send_seconds;
+    j["drain_seconds"] = seconds_between(m.drain_begin.at, m.end.at);
+    j["drain_per_s"] = n / seconds_between(m.drain_begin.at, m.end.at);
+  } else {
+    j["drain_per_s"] = nullptr;
+  }
+  const auto cpu = [](const mark& a, const mark& b) -> json {
+    if (!a.server_cpu || !b.server_cpu) return nullptr;
+    return *b.server_cpu - *a.server_cpu;
+  };
+  j["server_cpu_s"] = cpu(m.send_begin, m.end);
+  j["server_cpu_us_per_msg"] =
+      j["server_cpu_s"].is_null() ? json(nullptr) : json(j["server_cpu_s"].get<double>() / n * 1e6);
+  if (offline) {
+    j["server_cpu_queue_s"] = cpu(m.send_begin, m.sends_done);
+    j["server_cpu_drain_s"] = cpu(m.drain_begin, m.end);
+  }
+  j["loadgen_cpu_s"] = m.end.self_cpu - m.send_begin.self_cpu;
+
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(0);
+  out << w.tool << " " << o.mode << ": " << senders << " " << w.senders << " x " << o.messages
+      << " messages of " << o.size << " B" << w.shape << ", window " << o.window;
+  if (o.rate > 0) out << ", paced at " << o.rate << " msg/s";
+  out << "\n  " << w.sends << ": " << n / send_seconds << " msg/s";
+  out.precision(2);
+  out << " (" << send_seconds << " s)\n";
+  if (!lat.empty()) {
+    out.precision(3);
+    out << "  send-to-delivery latency: p50 " << j["p50_ms"].get<double>() << " ms, p99 "
+        << j["p99_ms"].get<double>() << " ms, p99.9 " << j["p999_ms"].get<double>() << " ms, max "
+        << j["max_ms"].get<double>() << " ms\n";
+  }
+  if (offline) {
+    out.precision(0);
+    out << "  drain after reconnect: " << j["drain_per_s"].get<double>() << " msg/s";
+    out.precision(2);
+    out << " (" << j["drain_seconds"].get<double>() << " s)\n";
+  }
+  out.precision(2);
+  if (!j["server_cpu_s"].is_null())
+    out << "  " << w.server << " CPU: " << j["server_cpu_s"].get<double>() << " s ("
+        << j["server_cpu_us_per_msg"].get<double>() << " us per message)\n";
+  if (j.contains("server_threads") && !j["server_threads"].empty()) {
+    out << "  " << w.server << " CPU by thread:";
+    for (const auto& t : j["server_threads"])
+      out << " " << (t["main"].get<bool>() ? std::string("main") : t["name"].get<std::string>())
+          << "[" << t["tid"].get<long>() << "] " << t["cpu_s"].get<double>() << " s";
+    out << "\n";
+  }
+  out << "  loadgen CPU: " << j["loadgen_cpu_s"].get<double>() << " s\n";
+  out << "  " << w.done << "\n";
+  std::cout << out.str() << std::flush;
+  return write_json(j, o.json, w);
 }
 
 }  // namespace haven::bench_util

@@ -76,6 +76,12 @@ constexpr std::uint64_t k_ack_ids = 1ULL << 62;
 constexpr std::uint64_t k_login_ids = 1ULL << 63;
 constexpr std::size_t k_stamp_bytes = 8;
 constexpr std::size_t k_none = static_cast<std::size_t>(-1);
+constexpr summary_words k_words{"haven_loadgen",
+                                "senders",
+                                "",
+                                "durable-ack sends",
+                                "havend",
+                                "every send acknowledged, every envelope delivered exactly once"};
 
 std::string random_bytes(std::size_t n) {
   std::string s(n, '\0');
@@ -212,7 +218,8 @@ class bench {
 
   const options opts;
   const std::uint32_t run_tag;
-  steady::time_point send_start;  // pacing origin, set before senders start
+  // The pacing origin: set before the senders start.
+  [[nodiscard]] steady::time_point send_start() const { return marks_.send_begin.at; }
   [[nodiscard]] tcp::endpoint endpoint() const {
     return {net::ip::make_address_v4("127.0.0.1"), opts.port};
   }
@@ -236,7 +243,6 @@ class bench {
   void on_timeout();
   int report();
   int report_idle();
-  int write_json(const nlohmann::json& j) const;
 
   net::io_context ioc_;
   std::vector<std::shared_ptr<connection>> conns_;
@@ -248,7 +254,7 @@ class bench {
   std::atomic<bool> complete_{false};
 
   steady::time_point started_;
-  mark send_begin_, sends_done_, drain_begin_, end_;
+  run_marks marks_;
   double registered_after_ = 0;
   std::atomic<std::size_t> next_to_open_{0};
   memory_snapshot mem_before_, mem_after_;
@@ -469,7 +475,7 @@ void connection::maybe_send() {
   const auto& opts = bench_.opts;
   while (in_flight_ < opts.window && next_ < opts.messages) {
     if (opts.rate > 0) {
-      const auto due = pace_due(bench_.send_start, next_, bench_.senders(), index, opts.rate);
+      const auto due = pace_due(bench_.send_start(), next_, bench_.senders(), index, opts.rate);
       if (steady::now() < due) {
         if (!pace_armed_) {
           pace_armed_ = true;
@@ -622,7 +628,7 @@ void bench::begin_idle() {
   grace_timer_.async_wait([this](error_code ec) {
     if (ec) return;
     if (opts.server_pid > 0) mem_after_ = read_memory(opts.server_pid);
-    end_ = take_mark();
+    marks_.end = take_mark();
     complete_ = true;
     finish();
   });
@@ -630,23 +636,22 @@ void bench::begin_idle() {
 
 void bench::begin_sending() {
   phase_ = phase::sending;
-  send_begin_ = take_mark();
-  send_start = send_begin_.at;
+  marks_.send_begin = take_mark();
   for (std::size_t i = 0; i < senders_; ++i) conns_[i]->start_sending();
 }
 
 void bench::on_send_acked() {
   if (++sends_acked_ != total()) return;
-  sends_done_ = take_mark();
+  marks_.sends_done = take_mark();
   if (offline()) return begin_draining();
   check_complete();
 }
 
 void bench::begin_draining() {
   std::cerr << "loadgen: " << total() << " envelopes queued ("
-            << seconds_between(send_begin_.at, sends_done_.at) << " s); draining\n";
+            << seconds_between(marks_.send_begin.at, marks_.sends_done.at) << " s); draining\n";
   phase_ = phase::draining;
-  drain_begin_ = take_mark();
+  marks_.drain_begin = take_mark();
   for (std::size_t i = senders_; i < conns_.size(); ++i) conns_[i]->open(false);
 }
 
@@ -668,7 +673,7 @@ void bench::check_complete() {
   if (sends_acked_.load() != n || delivered_.load() != n || acks_replied_.load() != n) return;
   if (offline() && drained_.load() != conns_.size() - senders_) return;
   if (complete_.exchange(true)) return;
-  end_ = take_mark();
+  marks_.end = take_mark();
   finish();
 }
 
@@ -746,22 +751,7 @@ int bench::report_idle() {
         << " B (both ends of loopback)\n";
   }
   std::cout << out.str() << std::flush;
-  return write_json(j);
-}
-
-int bench::write_json(const nlohmann::json& j) const {
-  if (opts.json.empty()) return 0;
-  if (opts.json == "-") {
-    std::cout << j.dump() << "\n";
-    return 0;
-  }
-  std::ofstream f(opts.json);
-  f << j.dump() << "\n";
-  if (!f) {
-    std::cerr << "haven_loadgen: cannot write " << opts.json << "\n";
-    return 1;
-  }
-  return 0;
+  return write_json(j, opts.json, k_words);
 }
 
 int bench::report() {
@@ -789,65 +779,18 @@ int bench::report() {
     }
   }
 
-  const auto n = static_cast<double>(total());
   nlohmann::json j;
   j["system"] = "havend";
-  j["mode"] = opts.mode;
   j["connections"] = conns_.size();
-  j["senders"] = senders_;
-  j["messages"] = total();
-  j["messages_per_connection"] = opts.messages;
-  j["size"] = opts.size;
-  j["window"] = opts.window;
-  j["rate"] = opts.rate > 0 ? nlohmann::json(opts.rate) : nlohmann::json(nullptr);
   j["threads"] = opts.threads;
   j["register_seconds"] = registered_after_;
-  j["seconds"] = seconds_between(send_begin_.at, end_.at);
-  const double send_seconds = seconds_between(send_begin_.at, sends_done_.at);
-  j["sends_per_s"] = n / send_seconds;
-
-  std::vector<std::int64_t> lat;
-  for (const auto& c : conns_) lat.insert(lat.end(), c->latencies_ns.begin(), c->latencies_ns.end());
-  std::ranges::sort(lat);
-  if (!lat.empty()) {
-    j["p50_ms"] = percentile_ms(lat, 0.50);
-    j["p99_ms"] = percentile_ms(lat, 0.99);
-    j["p999_ms"] = percentile_ms(lat, 0.999);
-    j["max_ms"] = static_cast<double>(lat.back()) / 1e6;
-    if (!opts.latency_out.empty() && !write_latency_cdf(opts.latency_out, lat)) {
-      std::cerr << "haven_loadgen: cannot write " << opts.latency_out << "\n";
-      return 1;
-    }
-  } else {
-    j["p50_ms"] = j["p99_ms"] = j["p999_ms"] = j["max_ms"] = nullptr;
-  }
-  if (offline()) {
-    j["queue_per_s"] = n / send_seconds;
-    j["drain_seconds"] = seconds_between(drain_begin_.at, end_.at);
-    j["drain_per_s"] = n / seconds_between(drain_begin_.at, end_.at);
-  } else {
-    j["drain_per_s"] = nullptr;
-  }
-  const auto cpu = [](const mark& a, const mark& b) -> nlohmann::json {
-    if (!a.server_cpu || !b.server_cpu) return nullptr;
-    return *b.server_cpu - *a.server_cpu;
-  };
-  j["server_cpu_s"] = cpu(send_begin_, end_);
-  j["server_cpu_us_per_msg"] =
-      j["server_cpu_s"].is_null() ? nlohmann::json(nullptr)
-                                  : nlohmann::json(j["server_cpu_s"].get<double>() / n * 1e6);
-  if (offline()) {
-    j["server_cpu_queue_s"] = cpu(send_begin_, sends_done_);
-    j["server_cpu_drain_s"] = cpu(drain_begin_, end_);
-  }
-  j["loadgen_cpu_s"] = end_.self_cpu - send_begin_.self_cpu;
   // Where havend's CPU went, thread by thread (the main thread runs the I/O
   // loop; the store's writer and RocksDB's threads are the others).
+  const auto& begin = marks_.send_begin.server_threads;
   std::vector<std::pair<double, nlohmann::json>> busy;
-  for (const auto& [tid, after] : end_.server_threads) {
-    const auto before = send_begin_.server_threads.find(tid);
-    const double used =
-        after.seconds - (before == send_begin_.server_threads.end() ? 0 : before->second.seconds);
+  for (const auto& [tid, after] : marks_.end.server_threads) {
+    const auto before = begin.find(tid);
+    const double used = after.seconds - (before == begin.end() ? 0 : before->second.seconds);
     if (used <= 0) continue;
     busy.emplace_back(used, nlohmann::json{{"tid", tid},
                                            {"name", after.name},
@@ -858,44 +801,10 @@ int bench::report() {
   j["server_threads"] = nlohmann::json::array();
   for (auto& [_, t] : busy) j["server_threads"].push_back(std::move(t));
 
-  // The human summary.
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(0);
-  out << "haven_loadgen " << opts.mode << ": " << senders_ << " senders x " << opts.messages
-      << " messages of " << opts.size << " B, window " << opts.window;
-  if (opts.rate > 0) out << ", paced at " << opts.rate << " msg/s";
-  out << "\n";
-  out << "  durable-ack sends: " << n / send_seconds << " msg/s";
-  out.precision(2);
-  out << " (" << send_seconds << " s)\n";
-  if (!lat.empty()) {
-    out.precision(3);
-    out << "  send-to-delivery latency: p50 " << j["p50_ms"].get<double>() << " ms, p99 "
-        << j["p99_ms"].get<double>() << " ms, p99.9 " << j["p999_ms"].get<double>()
-        << " ms, max " << j["max_ms"].get<double>() << " ms\n";
-  }
-  if (offline()) {
-    out.precision(0);
-    out << "  drain after reconnect: " << j["drain_per_s"].get<double>() << " msg/s";
-    out.precision(2);
-    out << " (" << j["drain_seconds"].get<double>() << " s)\n";
-  }
-  out.precision(2);
-  if (!j["server_cpu_s"].is_null())
-    out << "  havend CPU: " << j["server_cpu_s"].get<double>() << " s ("
-        << j["server_cpu_us_per_msg"].get<double>() << " us per message)\n";
-  if (!j["server_threads"].empty()) {
-    out << "  havend CPU by thread:";
-    for (const auto& t : j["server_threads"])
-      out << " " << (t["main"].get<bool>() ? std::string("main") : t["name"].get<std::string>())
-          << "[" << t["tid"].get<long>() << "] " << t["cpu_s"].get<double>() << " s";
-    out << "\n";
-  }
-  out << "  loadgen CPU: " << j["loadgen_cpu_s"].get<double>() << " s\n";
-  out << "  every send acknowledged, every envelope delivered exactly once\n";
-  std::cout << out.str() << std::flush;
-  return write_json(j);
+  std::vector<std::int64_t> lat;
+  for (const auto& c : conns_)
+    lat.insert(lat.end(), c->latencies_ns.begin(), c->latencies_ns.end());
+  return report_run(std::move(j), opts, senders_, std::move(lat), marks_, k_words);
 }
 
 std::string unhex(const std::string& h) {

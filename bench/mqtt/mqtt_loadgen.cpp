@@ -64,6 +64,12 @@ using namespace haven::bench_util;
 constexpr std::size_t k_header_bytes = 24;  // stamp(8) sender(4) index(8) tag(4)
 constexpr std::size_t k_none = static_cast<std::size_t>(-1);
 constexpr int k_keepalive_s = 60;
+constexpr summary_words k_words{"mqtt_loadgen",
+                                "publishers",
+                                ", QoS 1",
+                                "PUBACKed publishes",
+                                "broker",
+                                "every publish acknowledged, every message delivered exactly once"};
 
 using options = load_options;
 
@@ -144,8 +150,8 @@ class bench {
 
   std::size_t ready_ = 0, parked_ = 0, reconnected_ = 0;
   std::size_t acked_ = 0, delivered_ = 0;
-  steady::time_point started_, parked_at_, send_start_;
-  mark send_begin_, sends_done_, drain_begin_, end_;
+  steady::time_point started_, parked_at_;
+  run_marks marks_;
   double connected_after_ = 0;
 };
 
@@ -318,7 +324,7 @@ void bench::on_publish(client& c) {
   if (c.in_flight == 0) return fail("client " + std::to_string(c.index) + ": PUBACK for nothing");
   --c.in_flight;
   ++c.acked;
-  if (++acked_ == total()) sends_done_ = take_mark();
+  if (++acked_ == total()) marks_.sends_done = take_mark();
 }
 
 void bench::on_message(client& c, const mosquitto_message& msg) {
@@ -346,7 +352,7 @@ void bench::on_message(client& c, const mosquitto_message& msg) {
 }
 
 steady::time_point bench::due(const client& c) const {
-  return pace_due(send_start_, c.next, senders_, c.index, opts_.rate);
+  return pace_due(marks_.send_begin.at, c.next, senders_, c.index, opts_.rate);
 }
 
 void bench::maybe_send(client& c) {
@@ -374,8 +380,7 @@ void bench::send_one(client& c) {
 
 void bench::begin_sending() {
   phase_ = phase::sending;
-  send_begin_ = take_mark();
-  send_start_ = send_begin_.at;
+  marks_.send_begin = take_mark();
   for (std::size_t i = 0; i < senders_; ++i) {
     maybe_send(*clients_[i]);
     flush(*clients_[i]);
@@ -409,16 +414,17 @@ void bench::check_phase() {
       if (acked_ != total()) return;
       if (offline()) {
         std::cerr << "mqtt_loadgen: " << total() << " messages queued ("
-                  << seconds_between(send_begin_.at, sends_done_.at) << " s); draining\n";
+                  << seconds_between(marks_.send_begin.at, marks_.sends_done.at)
+                  << " s); draining\n";
         phase_ = phase::draining;
-        drain_begin_ = take_mark();
+        marks_.drain_begin = take_mark();
         for (std::size_t i = senders_; i < clients_.size(); ++i) connect(*clients_[i], false);
         return;
       }
       [[fallthrough]];
     case phase::draining:
       if (acked_ != total() || delivered_ != total()) return;
-      end_ = take_mark();
+      marks_.end = take_mark();
       phase_ = phase::done;
       return;
     case phase::done: return;
@@ -490,113 +496,24 @@ int bench::report() {
     std::cerr << "mqtt_loadgen: FAILED: " << failure_ << "\n";
     return 1;
   }
+  for (std::size_t i = 0; i < senders_; ++i) {
+    const auto& s = *clients_[i];
+    const auto& r = *clients_[s.target];
+    if (s.acked != opts_.messages || r.received != opts_.messages) {
+      std::cerr << "mqtt_loadgen: FAILED: client " << i << " had " << s.acked
+                << " PUBACKs and its subscriber " << r.received << " messages of "
+                << opts_.messages << "\n";
+      return 1;
+    }
+  }
   nlohmann::json j;
   j["system"] = "mosquitto";
-  j["mode"] = opts_.mode;
   j["connections"] = clients_.size();
-  j["senders"] = senders_;
-  j["size"] = opts_.size;
-  j["window"] = opts_.window;
-  j["rate"] = opts_.rate > 0 ? nlohmann::json(opts_.rate) : nlohmann::json(nullptr);
   j["register_seconds"] = connected_after_;
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-
-  {
-    for (std::size_t i = 0; i < senders_; ++i) {
-      const auto& s = *clients_[i];
-      const auto& r = *clients_[s.target];
-      if (s.acked != opts_.messages || r.received != opts_.messages) {
-        std::cerr << "mqtt_loadgen: FAILED: client " << i << " had " << s.acked
-                  << " PUBACKs and its subscriber " << r.received << " messages of "
-                  << opts_.messages << "\n";
-        return 1;
-      }
-    }
-    const auto n = static_cast<double>(total());
-    j["messages"] = total();
-    j["messages_per_connection"] = opts_.messages;
-    j["seconds"] = seconds_between(send_begin_.at, end_.at);
-    const double send_seconds = seconds_between(send_begin_.at, sends_done_.at);
-    j["sends_per_s"] = n / send_seconds;
-    std::vector<std::int64_t> lat;
-    for (const auto& c : clients_)
-      lat.insert(lat.end(), c->latencies_ns.begin(), c->latencies_ns.end());
-    std::ranges::sort(lat);
-    if (!lat.empty()) {
-      j["p50_ms"] = percentile_ms(lat, 0.50);
-      j["p99_ms"] = percentile_ms(lat, 0.99);
-      j["p999_ms"] = percentile_ms(lat, 0.999);
-      j["max_ms"] = static_cast<double>(lat.back()) / 1e6;
-      if (!opts_.latency_out.empty() && !write_latency_cdf(opts_.latency_out, lat)) {
-        std::cerr << "mqtt_loadgen: cannot write " << opts_.latency_out << "\n";
-        return 1;
-      }
-    } else {
-      j["p50_ms"] = j["p99_ms"] = j["p999_ms"] = j["max_ms"] = nullptr;
-    }
-    if (offline()) {
-      j["queue_per_s"] = n / send_seconds;
-      j["drain_seconds"] = seconds_between(drain_begin_.at, end_.at);
-      j["drain_per_s"] = n / seconds_between(drain_begin_.at, end_.at);
-    } else {
-      j["drain_per_s"] = nullptr;
-    }
-    const auto cpu = [](const mark& a, const mark& b) -> nlohmann::json {
-      if (!a.server_cpu || !b.server_cpu) return nullptr;
-      return *b.server_cpu - *a.server_cpu;
-    };
-    j["server_cpu_s"] = cpu(send_begin_, end_);
-    j["server_cpu_us_per_msg"] =
-        j["server_cpu_s"].is_null() ? nlohmann::json(nullptr)
-                                    : nlohmann::json(j["server_cpu_s"].get<double>() / n * 1e6);
-    if (offline()) {
-      j["server_cpu_queue_s"] = cpu(send_begin_, sends_done_);
-      j["server_cpu_drain_s"] = cpu(drain_begin_, end_);
-    }
-    j["loadgen_cpu_s"] = end_.self_cpu - send_begin_.self_cpu;
-
-    out.precision(0);
-    out << "mqtt_loadgen " << opts_.mode << ": " << senders_ << " publishers x " << opts_.messages
-        << " messages of " << opts_.size << " B, QoS 1, window " << opts_.window;
-    if (opts_.rate > 0) out << ", paced at " << opts_.rate << " msg/s";
-    out << "\n  PUBACKed publishes: " << n / send_seconds << " msg/s";
-    out.precision(2);
-    out << " (" << send_seconds << " s)\n";
-    if (!lat.empty()) {
-      out.precision(3);
-      out << "  send-to-delivery latency: p50 " << j["p50_ms"].get<double>() << " ms, p99 "
-          << j["p99_ms"].get<double>() << " ms, p99.9 " << j["p999_ms"].get<double>()
-          << " ms, max " << j["max_ms"].get<double>() << " ms\n";
-    }
-    if (offline()) {
-      out.precision(0);
-      out << "  drain after reconnect: " << j["drain_per_s"].get<double>() << " msg/s";
-      out.precision(2);
-      out << " (" << j["drain_seconds"].get<double>() << " s)\n";
-    }
-    out.precision(2);
-    if (!j["server_cpu_s"].is_null())
-      out << "  broker CPU: " << j["server_cpu_s"].get<double>() << " s ("
-          << j["server_cpu_us_per_msg"].get<double>() << " us per message)\n";
-    out << "  loadgen CPU: " << j["loadgen_cpu_s"].get<double>() << " s\n";
-    out << "  every publish acknowledged, every message delivered exactly once\n";
-  }
-  std::cout << out.str() << std::flush;
-
-  if (!opts_.json.empty()) {
-    if (opts_.json == "-") {
-      std::cout << j.dump() << "\n";
-    } else {
-      std::ofstream f(opts_.json);
-      f << j.dump() << "\n";
-      if (!f) {
-        std::cerr << "mqtt_loadgen: cannot write " << opts_.json << "\n";
-        return 1;
-      }
-    }
-  }
-  return 0;
+  std::vector<std::int64_t> lat;
+  for (const auto& c : clients_)
+    lat.insert(lat.end(), c->latencies_ns.begin(), c->latencies_ns.end());
+  return report_run(std::move(j), opts_, senders_, std::move(lat), marks_, k_words);
 }
 
 // ---------------------------------------------------------------- idle
@@ -778,14 +695,7 @@ int run_idle(const options& o) {
         << j["kernel_slab_bytes_per_connection"].get<double>() << " B (both ends)\n";
   }
   std::cout << out.str() << std::flush;
-  if (o.json.empty()) return 0;
-  if (o.json == "-") {
-    std::cout << j.dump() << "\n";
-    return 0;
-  }
-  std::ofstream f(o.json);
-  f << j.dump() << "\n";
-  return f ? 0 : 1;
+  return write_json(j, o.json, k_words);
 }
 
 }  // namespace
