@@ -230,6 +230,8 @@ struct summary_words {
   const char* sends;    // what the rate counts: "durable-ack sends"
   const char* server;   // "havend": its CPU, its memory
   const char* done;     // the last line: every send acknowledged, ...
+  const char* idle;     // after "idle: N ": "connections logged in, idle"
+  const char* ends;     // whose sockets the slab figure counts: "both ends of loopback"
 };
 
 // Writes `j` as one line to `file` ("-": stdout; empty: nowhere). Returns
@@ -345,6 +347,46 @@ inline int report_run(nlohmann::json j, const load_options& o, std::size_t sende
   }
   out << "  loadgen CPU: " << j["loadgen_cpu_s"].get<double>() << " s\n";
   out << "  " << w.done << "\n";
+  std::cout << out.str() << std::flush;
+  return write_json(j, o.json, w);
+}
+
+// Reports an idle run: `connections` opened (and logged in) in
+// `register_seconds`, and, with --server-pid, the server's memory `before`
+// the first and `after` the last, per connection. Prints the summary and
+// writes --json; returns the exit status.
+inline int report_idle(nlohmann::json j, const load_options& o, std::size_t connections,
+                       double register_seconds, const memory_snapshot& before,
+                       const memory_snapshot& after, const summary_words& w) {
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  j["mode"] = "idle";
+  j["connections"] = connections;
+  j["register_seconds"] = register_seconds;
+  j["open_files_soft"] = nofile.rlim_cur;
+  j["open_files_hard"] = nofile.rlim_max;
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(0);
+  out << w.tool << " idle: " << connections << " " << w.idle << "\n";
+  if (o.server_pid > 0) {
+    const auto per = [&](long long b, long long a) {
+      return static_cast<double>(a - b) * 1024.0 / static_cast<double>(connections);
+    };
+    j["server_rss_before_kib"] = before.rss_kib;
+    j["server_rss_after_kib"] = after.rss_kib;
+    j["server_anon_before_kib"] = before.smaps_anon_kib;
+    j["server_anon_after_kib"] = after.smaps_anon_kib;
+    j["server_open_files"] = after.open_files;
+    j["rss_bytes_per_connection"] = per(before.rss_kib, after.rss_kib);
+    j["anon_bytes_per_connection"] = per(before.smaps_anon_kib, after.smaps_anon_kib);
+    j["kernel_slab_bytes_per_connection"] = per(before.slab_kib, after.slab_kib);
+    j["kernel_tcp_mem_pages_delta"] = after.tcp_mem_pages - before.tcp_mem_pages;
+    out << "  " << w.server
+        << " memory per connection: " << j["anon_bytes_per_connection"].get<double>()
+        << " B anonymous, " << j["rss_bytes_per_connection"].get<double>() << " B RSS; kernel slab "
+        << j["kernel_slab_bytes_per_connection"].get<double>() << " B (" << w.ends << ")\n";
+  }
   std::cout << out.str() << std::flush;
   return write_json(j, o.json, w);
 }

@@ -81,7 +81,9 @@ constexpr summary_words k_words{"haven_loadgen",
                                 "",
                                 "durable-ack sends",
                                 "havend",
-                                "every send acknowledged, every envelope delivered exactly once"};
+                                "every send acknowledged, every envelope delivered exactly once",
+                                "connections logged in, idle",
+                                "both ends of loopback"};
 
 std::string random_bytes(std::size_t n) {
   std::string s(n, '\0');
@@ -242,7 +244,6 @@ class bench {
   void finish();
   void on_timeout();
   int report();
-  int report_idle();
 
   net::io_context ioc_;
   std::vector<std::shared_ptr<connection>> conns_;
@@ -719,41 +720,6 @@ int bench::run() {
   return report();
 }
 
-int bench::report_idle() {
-  rlimit nofile{};
-  getrlimit(RLIMIT_NOFILE, &nofile);
-  const auto n = static_cast<double>(conns_.size());
-  nlohmann::json j;
-  j["system"] = "havend";
-  j["mode"] = opts.mode;
-  j["connections"] = conns_.size();
-  j["register_seconds"] = registered_after_;
-  j["open_files_soft"] = nofile.rlim_cur;
-  j["open_files_hard"] = nofile.rlim_max;
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(0);
-  out << "haven_loadgen idle: " << conns_.size() << " connections logged in, idle\n";
-  if (opts.server_pid > 0) {
-    const auto per = [&](long long before, long long after) { return (after - before) * 1024.0 / n; };
-    j["server_rss_before_kib"] = mem_before_.rss_kib;
-    j["server_rss_after_kib"] = mem_after_.rss_kib;
-    j["server_anon_before_kib"] = mem_before_.smaps_anon_kib;
-    j["server_anon_after_kib"] = mem_after_.smaps_anon_kib;
-    j["server_open_files"] = mem_after_.open_files;
-    j["rss_bytes_per_connection"] = per(mem_before_.rss_kib, mem_after_.rss_kib);
-    j["anon_bytes_per_connection"] = per(mem_before_.smaps_anon_kib, mem_after_.smaps_anon_kib);
-    j["kernel_slab_bytes_per_connection"] = per(mem_before_.slab_kib, mem_after_.slab_kib);
-    j["kernel_tcp_mem_pages_delta"] = mem_after_.tcp_mem_pages - mem_before_.tcp_mem_pages;
-    out << "  havend memory per connection: " << j["anon_bytes_per_connection"].get<double>()
-        << " B anonymous, " << j["rss_bytes_per_connection"].get<double>()
-        << " B RSS; kernel slab " << j["kernel_slab_bytes_per_connection"].get<double>()
-        << " B (both ends of loopback)\n";
-  }
-  std::cout << out.str() << std::flush;
-  return write_json(j, opts.json, k_words);
-}
-
 int bench::report() {
   {
     std::lock_guard lock(failure_mutex_);
@@ -766,7 +732,9 @@ int bench::report() {
     std::cerr << "haven_loadgen: FAILED: stopped before the run completed\n";
     return 1;
   }
-  if (idle()) return report_idle();
+  if (idle())
+    return report_idle({{"system", "havend"}}, opts, conns_.size(), registered_after_, mem_before_,
+                       mem_after_, k_words);
   // Every send answered and every envelope delivered once, per connection.
   for (std::size_t i = 0; i < senders_; ++i) {
     const auto& s = *conns_[i];

@@ -69,7 +69,9 @@ constexpr summary_words k_words{"mqtt_loadgen",
                                 ", QoS 1",
                                 "PUBACKed publishes",
                                 "broker",
-                                "every publish acknowledged, every message delivered exactly once"};
+                                "every publish acknowledged, every message delivered exactly once",
+                                "clients connected and subscribed",
+                                "both ends"};
 
 using options = load_options;
 
@@ -665,37 +667,8 @@ int run_idle(const options& o) {
     return 1;
   }
 
-  rlimit nofile{};
-  getrlimit(RLIMIT_NOFILE, &nofile);
-  const auto n = static_cast<double>(clients.size());
-  nlohmann::json j;
-  j["system"] = "mosquitto";
-  j["mode"] = "idle";
-  j["connections"] = clients.size();
-  j["register_seconds"] = connected_after;
-  j["open_files_soft"] = nofile.rlim_cur;
-  j["open_files_hard"] = nofile.rlim_max;
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(0);
-  out << "mqtt_loadgen idle: " << clients.size() << " clients connected and subscribed\n";
-  if (o.server_pid > 0) {
-    const auto per = [&](long long b, long long a) { return (a - b) * 1024.0 / n; };
-    j["server_rss_before_kib"] = before.rss_kib;
-    j["server_rss_after_kib"] = after.rss_kib;
-    j["server_anon_before_kib"] = before.smaps_anon_kib;
-    j["server_anon_after_kib"] = after.smaps_anon_kib;
-    j["server_open_files"] = after.open_files;
-    j["rss_bytes_per_connection"] = per(before.rss_kib, after.rss_kib);
-    j["anon_bytes_per_connection"] = per(before.smaps_anon_kib, after.smaps_anon_kib);
-    j["kernel_slab_bytes_per_connection"] = per(before.slab_kib, after.slab_kib);
-    j["kernel_tcp_mem_pages_delta"] = after.tcp_mem_pages - before.tcp_mem_pages;
-    out << "  broker memory per connection: " << j["anon_bytes_per_connection"].get<double>()
-        << " B anonymous, " << j["rss_bytes_per_connection"].get<double>() << " B RSS; kernel slab "
-        << j["kernel_slab_bytes_per_connection"].get<double>() << " B (both ends)\n";
-  }
-  std::cout << out.str() << std::flush;
-  return write_json(j, o.json, k_words);
+  return report_idle({{"system", "mosquitto"}}, o, clients.size(), connected_after, before, after,
+                     k_words);
 }
 
 }  // namespace
