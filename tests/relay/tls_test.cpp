@@ -344,7 +344,7 @@ TEST_CASE("a client that never finishes the TLS handshake is closed at the hands
   temp_dir conf;
   const auto file = conf.path() / "havend.toml";
   std::ofstream(file) << "[limits]\nhandshake_timeout_seconds = 1\n";
-  tls_fixture f({"--config", file.string()});
+  tls_fixture f({"--config", file.string(), "--log-level", "debug"});
   f.havend.start();
 
   net::io_context ioc;
@@ -353,16 +353,18 @@ TEST_CASE("a client that never finishes the TLS handshake is closed at the hands
   // The first bytes of a ClientHello record, then silence.
   const std::string partial("\x16\x03\x01\x02\x00", 5);
   net::write(socket, net::buffer(partial));
-  const auto started = std::chrono::steady_clock::now();
   char byte = 0;
   beast::error_code ec = net::error::timed_out;
   socket.async_read_some(net::buffer(&byte, 1), [&](beast::error_code e, std::size_t) { ec = e; });
   ioc.run_for(5s);
-  const auto waited = std::chrono::steady_clock::now() - started;
   INFO(ec.message());
   CHECK((ec == net::error::eof || ec == net::error::connection_reset));
-  CHECK(waited >= 500ms);
-  CHECK(waited < 5s);
+  // Closed by the handshake timer, not for the bytes sent: havend's debug
+  // line says which (read once havend has exited and flushed it).
+  CHECK(f.havend.stop() == 0);
+  const auto reason = "TLS handshake failed: " + beast::error_code(beast::error::timeout).message();
+  INFO(f.log());
+  CHECK(f.log().find(reason) != std::string::npos);
 }
 
 TEST_CASE("over wss:// the frame cap closes with 1009 and SIGTERM drains with 1001",
