@@ -62,12 +62,6 @@ wire::ErrorCode error_of(const wire::ServerFrame& f) {
   return f.error().code();
 }
 
-wire::ClientFrame ping() {
-  wire::ClientFrame f;
-  f.mutable_ping();
-  return f;
-}
-
 }  // namespace
 
 TEST_CASE("register with a valid invite, and an invalid or reused one is refused", "[relay]") {
@@ -86,7 +80,7 @@ TEST_CASE("register with a valid invite, and an invalid or reused one is refused
   CHECK(reply.registered().role() == wire::ROLE_CASEWORKER);
   CHECK(reply.registered().organisation() == "Test Service");
   // Registered means logged in.
-  CHECK(c.request(ping()).has_pong());
+  CHECK(c.request(test_device::ping_frame()).has_pong());
 
   test_device bob;
   auto c2 = f.connect();
@@ -153,7 +147,7 @@ TEST_CASE("requests before log-in are refused", "[relay]") {
   test_device d;
   d.mailbox = random_string(16);
   auto c = f.connect();
-  CHECK(error_of(c.request(ping())) == wire::ERROR_NOT_AUTHENTICATED);
+  CHECK(error_of(c.request(test_device::ping_frame())) == wire::ERROR_NOT_AUTHENTICATED);
   CHECK(error_of(c.request(test_device::send_frame(d, "x"))) == wire::ERROR_NOT_AUTHENTICATED);
   wire::ClientFrame ack;
   ack.mutable_ack()->set_seq(1);
@@ -372,7 +366,7 @@ TEST_CASE("bad frames get a clear error or close, and others are still served", 
     REQUIRE(reply.has_value());
     CHECK(reply->request_id() == 0);
     CHECK(error_of(*reply) == wire::ERROR_MALFORMED_FRAME);
-    CHECK(error_of(c.request(ping())) == wire::ERROR_NOT_AUTHENTICATED);
+    CHECK(error_of(c.request(test_device::ping_frame())) == wire::ERROR_NOT_AUTHENTICATED);
   }
   SECTION("invalid UTF-8 in a string field: malformed, and nothing in havend's log") {
     auto c = f.connect();
@@ -406,7 +400,7 @@ TEST_CASE("bad frames get a clear error or close, and others are still served", 
   }
   SECTION("a request id of zero") {
     auto c = f.connect();
-    auto frame = ping();
+    auto frame = test_device::ping_frame();
     c.send(frame);
     CHECK(error_of(*c.next()) == wire::ERROR_INVALID_ARGUMENT);
   }
@@ -433,7 +427,7 @@ TEST_CASE("bad frames get a clear error or close, and others are still served", 
     CHECK(c.closed_by_server(5s));
     CHECK(c.close_reason().code == websocket::close_code::policy_error);
   }
-  CHECK(bystander.request(ping()).has_pong());
+  CHECK(bystander.request(test_device::ping_frame()).has_pong());
 }
 
 TEST_CASE("a second log-in of the same device replaces the first connection", "[relay]") {

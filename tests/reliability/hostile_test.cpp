@@ -36,14 +36,25 @@ struct hostile_fixture {
     return -1;
   }
 
+  // Starts havend with an account for each device, registered from an
+  // address the tests leave alone.
+  void start_with(std::initializer_list<test_device*> devices) {
+    std::vector<std::string> invites;
+    for (std::size_t i = 0; i < devices.size(); ++i) invites.push_back(havend.invite());
+    havend.start();
+    auto invite = invites.begin();
+    for (auto* d : devices) {
+      ws_client c(havend.port(), true, "127.0.0.2");
+      REQUIRE(d->register_on(c, *invite++).has_registered());
+    }
+  }
+
   // A well-behaved client from another address still gets an answer.
   void bystander_is_served(test_device& d) {
     ws_client c(havend.port(), true, "127.0.0.2");
     REQUIRE(d.login_on(c).has_authenticated());
-    wire::ClientFrame ping;
-    ping.mutable_ping();
     const auto start = std::chrono::steady_clock::now();
-    CHECK(c.request(ping).has_pong());
+    CHECK(c.request(test_device::ping_frame()).has_pong());
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     WARN("bystander ping answered in " << ms << " ms");
@@ -62,25 +73,14 @@ void check_memory_growth(long kib) {
 #endif
 }
 
-wire::ClientFrame ping_frame() {
-  wire::ClientFrame f;
-  f.mutable_ping();
-  return f;
-}
-
 }  // namespace
 
 TEST_CASE("a client that never reads holds little memory and is closed", "[hostile]") {
   hostile_fixture f(
       "[limits]\noutbound_buffer_bytes = 65536\nidle_timeout_seconds = 2\n"
       "sends_per_mailbox = { per_second = 100000, burst = 100000 }\n");
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite(), i3 = f.havend.invite();
-  f.havend.start();
   test_device sender, sink, bystander;
-  for (auto [d, inv] : {std::pair{&sender, i1}, {&sink, i2}, {&bystander, i3}}) {
-    ws_client c(f.havend.port(), true, "127.0.0.2");
-    REQUIRE(d->register_on(c, inv).has_registered());
-  }
+  f.start_with({&sender, &sink, &bystander});
   const long rss_before = f.rss_kib();
 
   SECTION("pushes to a reader that stopped reading") {
@@ -224,7 +224,7 @@ TEST_CASE("a message split into many fragments is reassembled, and too many byte
   {
     ws_client c(f.havend.port());
     c.fragment(16);  // a ping in 16-byte fragments
-    auto ping = ping_frame();
+    auto ping = test_device::ping_frame();
     auto reply = c.request(ping);
     REQUIRE(reply.has_error());
     CHECK(reply.error().code() == wire::ERROR_NOT_AUTHENTICATED);  // parsed whole, then refused
@@ -251,13 +251,8 @@ TEST_CASE("invite guessing and prekey draining are rate limited", "[hostile]") {
   hostile_fixture f(
       "[limits]\nlogins_per_address = { per_second = 0.01, burst = 5 }\n"
       "prekey_fetches_per_mailbox = { per_second = 0.01, burst = 3 }\n");
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.havend.start();
   test_device alice, bob;
-  for (auto [d, inv] : {std::pair{&alice, i1}, {&bob, i2}}) {
-    ws_client c(f.havend.port(), true, "127.0.0.2");
-    REQUIRE(d->register_on(c, inv).has_registered());
-  }
+  f.start_with({&alice, &bob});
   int invalid = 0, limited = 0;
   for (int i = 0; i < 10; ++i) {
     test_device guesser;
@@ -288,13 +283,8 @@ TEST_CASE("invite guessing and prekey draining are rate limited", "[hostile]") {
 TEST_CASE("a replayed send is stored again but carries the same envelope id for dedupe",
           "[hostile]") {
   hostile_fixture f("");
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.havend.start();
   test_device alice, bob;
-  for (auto [d, inv] : {std::pair{&alice, i1}, {&bob, i2}}) {
-    ws_client c(f.havend.port());
-    REQUIRE(d->register_on(c, inv).has_registered());
-  }
+  f.start_with({&alice, &bob});
   ws_client a(f.havend.port());
   REQUIRE(alice.login_on(a).has_authenticated());
   const auto frame = test_device::send_frame(bob, "once", random_string(16));
@@ -312,13 +302,8 @@ TEST_CASE("a replayed send is stored again but carries the same envelope id for 
 TEST_CASE("vault passphrase and mailbox id guessing are rate limited and learn nothing",
           "[hostile]") {
   hostile_fixture f("[limits]\nlogins_per_address = { per_second = 0.01, burst = 5 }\n");
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.havend.start();
   test_device alice, bob;
-  for (auto [d, inv] : {std::pair{&alice, i1}, {&bob, i2}}) {
-    ws_client c(f.havend.port(), true, "127.0.0.2");
-    REQUIRE(d->register_on(c, inv).has_registered());
-  }
+  f.start_with({&alice, &bob});
   const auto vault_id = random_string(16);
   {
     const auto verifier = crypto::hash256(crypto::bytes_of(random_string(32)));

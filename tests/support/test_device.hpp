@@ -2,7 +2,10 @@
 // A test user's device: real Ed25519 keys, and the frames to register, log
 // in, send and ack as the wire protocol defines them.
 
+#include <chrono>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "haven/crypto/signing.hpp"
 #include "haven/crypto/verify.hpp"
@@ -86,6 +89,32 @@ struct test_device {
     f.mutable_ack()->set_seq(e.seq());
     f.mutable_ack()->set_envelope_id(e.envelope_id());
     return f;
+  }
+
+  static wire::ClientFrame ping_frame() {
+    wire::ClientFrame f;
+    f.mutable_ping();
+    return f;
+  }
+
+  // Every envelope pushed on the logged-in `client` until the server says
+  // the queue is drained, each acked as it comes (the replies are skipped).
+  // Throws when the server goes quiet for `timeout` or pushes something else.
+  static std::vector<wire::Envelope> take_queue(ws_client& client,
+                                                std::chrono::milliseconds timeout = 10s) {
+    std::vector<wire::Envelope> out;
+    std::uint64_t ack_id = 1'000'000;
+    for (;;) {
+      auto f = client.next(timeout);
+      if (!f) throw std::runtime_error("no queue_drained from the server");
+      if (f->has_queue_drained()) return out;
+      if (f->request_id() != 0) continue;  // an ack's reply
+      if (!f->has_envelope()) throw std::runtime_error("unexpected push: " + f->ShortDebugString());
+      auto ack = ack_frame(f->envelope());
+      ack.set_request_id(ack_id++);
+      client.send(ack);
+      out.push_back(std::move(*f->mutable_envelope()));
+    }
   }
 };
 
