@@ -13,12 +13,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "haven/crypto/tls_policy.hpp"
+
 namespace haven::server {
 namespace {
 
-constexpr const char* k_ciphersuites =
-    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
-constexpr const char* k_groups = "X25519:P-256";
 constexpr int k_expiry_warning_days = 14;
 
 // OpenSSL's queued reasons, oldest first, as one line; clears the queue.
@@ -82,9 +81,9 @@ boost::asio::ssl::context make_tls_context(const config& cfg) {
   // is offered, so there is nothing to downgrade to.
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
-      SSL_CTX_set_ciphersuites(ctx, k_ciphersuites) != 1 ||
-      SSL_CTX_set1_groups_list(ctx, k_groups) != 1)
-    fail("this OpenSSL cannot do TLS 1.3 with " + std::string(k_groups) + ": " + openssl_reasons());
+      SSL_CTX_set_ciphersuites(ctx, crypto::tls13_ciphersuites) != 1 ||
+      SSL_CTX_set1_groups_list(ctx, crypto::tls_groups) != 1)
+    fail("this OpenSSL cannot do TLS 1.3 with " + std::string(crypto::tls_groups) + ": " + openssl_reasons());
   SSL_CTX_set_options(
       ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
   // No resumption: no ticket key or session cache in memory, no 0-RTT data.

@@ -16,6 +16,8 @@
 #include <optional>
 #include <set>
 
+#include "haven/crypto/tls_policy.hpp"
+
 namespace haven::client {
 namespace {
 
@@ -60,18 +62,15 @@ std::optional<parsed_url> parse_url(std::string_view url) {
   return out;
 }
 
-// The relay's own settings (server/src/tls.cpp): TLS 1.3 only, its three
-// AEAD suites and two groups, the peer's certificate verified against
+// The relay's own TLS policy, and the peer's certificate verified against
 // `ca_file`, or the system's trust store when it is empty.
 result<net::ssl::context> client_tls_context(const std::filesystem::path& ca_file) {
   net::ssl::context context(net::ssl::context::tls_client);
   SSL_CTX* ctx = context.native_handle();
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
-      SSL_CTX_set_ciphersuites(ctx,
-                               "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
-                               "TLS_AES_128_GCM_SHA256") != 1 ||
-      SSL_CTX_set1_groups_list(ctx, "X25519:P-256") != 1)
+      SSL_CTX_set_ciphersuites(ctx, crypto::tls13_ciphersuites) != 1 ||
+      SSL_CTX_set1_groups_list(ctx, crypto::tls_groups) != 1)
     return std::unexpected(make_error_code(errc::tls_failed));
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
   context.set_verify_mode(net::ssl::verify_peer);
