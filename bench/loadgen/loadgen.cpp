@@ -22,13 +22,9 @@
 // sealed payload; the receiver measures latency when the push arrives. Both
 // ends live in this process, so the clocks agree.
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -39,17 +35,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <deque>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -268,13 +260,11 @@ class bench {
 
 // ---------------------------------------------------------------- connection
 
-namespace {
 crypto::signing_key key_for(const credentials& who) {
   if (who.seed.size() != 32) return crypto::signing_key::generate(crypto::system_random());
   const auto seed = crypto::bytes_of(who.seed);
   return crypto::signing_key::from_seed(std::span<const std::uint8_t, 32>(seed.data(), 32));
 }
-}  // namespace
 
 connection::connection(bench& b, net::io_context& ioc, std::size_t i, credentials who)
     : index(i), mailbox(who.mailbox),
@@ -629,7 +619,6 @@ void bench::begin_idle() {
   grace_timer_.async_wait([this](error_code ec) {
     if (ec) return;
     if (opts.server_pid > 0) mem_after_ = read_memory(opts.server_pid);
-    marks_.end = take_mark();
     complete_ = true;
     finish();
   });

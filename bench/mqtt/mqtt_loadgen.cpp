@@ -31,7 +31,6 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -44,10 +43,8 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -87,8 +84,6 @@ struct client {
   bool publisher = false;
   int fd = -1;
   bool out_armed = false;
-  bool connected = false;
-  bool subscribed = false;
   bool leaving = false;  // disconnect asked by us
 
   // Publishing.
@@ -290,7 +285,6 @@ void bench::service(client& c, std::uint32_t events) {
 void bench::on_connect(client& c, int rc) {
   if (rc != 0) return fail("client " + std::to_string(c.index) + ": CONNACK refused: " +
                            mosquitto_connack_string(rc));
-  c.connected = true;
   if (phase_ == phase::draining) {
     ++reconnected_;  // the persistent session keeps the subscription
     return;
@@ -303,13 +297,9 @@ void bench::on_connect(client& c, int rc) {
   ++ready_;
 }
 
-void bench::on_subscribe(client& c) {
-  c.subscribed = true;
-  ++ready_;
-}
+void bench::on_subscribe(client&) { ++ready_; }
 
 void bench::on_disconnect(client& c, int rc) {
-  c.connected = false;
   if (c.fd >= 0) {
     epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);  // closed by now; harmless
     c.fd = -1;
@@ -482,14 +472,12 @@ int bench::run() {
   }
 
   // Leave politely; the figures are in.
-  const auto leave_phase = phase_;
   phase_ = phase::done;
   for (auto& c : clients_)
     if (c->fd >= 0) {
       c->leaving = true;
       mosquitto_disconnect(c->m);
     }
-  (void)leave_phase;
   return report();
 }
 
