@@ -98,8 +98,8 @@ class wss_client {
       : ctx_(client_context(o)), ws_(ioc_, ctx_) {
     beast::get_lowest_layer(ws_).connect({net::ip::make_address("127.0.0.1"), port});
     SSL* ssl = ws_.next_layer().native_handle();
-    if (o.host == "127.0.0.1") {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), o.host.c_str());
+    if (o.host.starts_with("127.")) {
+      REQUIRE(X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), o.host.c_str()) == 1);
     } else {
       REQUIRE(SSL_set1_host(ssl, o.host.c_str()) == 1);
       REQUIRE(SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
@@ -258,7 +258,7 @@ TEST_CASE("over wss:// a client that trusts the CA registers, logs in and pings,
   CHECK(f.log().find("debug TLS: TLSv1.3") != std::string::npos);
 }
 
-TEST_CASE("TLS 1.2, an untrusted CA and a wrong host name are refused in the handshake",
+TEST_CASE("TLS 1.2, an untrusted CA, a wrong host name or address are refused in the handshake",
           "[relay][tls]") {
   tls_fixture f;
   f.havend.start();
@@ -282,6 +282,13 @@ TEST_CASE("TLS 1.2, an untrusted CA and a wrong host name are refused in the han
     INFO(ec.message());
     CHECK(ssl_reason(ec) == SSL_R_CERTIFICATE_VERIFY_FAILED);
     CHECK(SSL_get_verify_result(c.ssl()) == X509_V_ERR_HOSTNAME_MISMATCH);
+  }
+  SECTION("a client that expects another address") {
+    wss_client c(f.havend.port(), {.ca = f.pki.ca, .host = "127.0.0.2"});
+    const auto ec = c.tls_handshake();
+    INFO(ec.message());
+    CHECK(ssl_reason(ec) == SSL_R_CERTIFICATE_VERIFY_FAILED);
+    CHECK(SSL_get_verify_result(c.ssl()) == X509_V_ERR_IP_ADDRESS_MISMATCH);
   }
   // None of them hurt the next, trusted client.
   wss_client ok(f.havend.port(), f.trusted());
