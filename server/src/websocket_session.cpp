@@ -385,20 +385,21 @@ void websocket_session<Stream>::handle_send(std::uint64_t id, wire::SendRequest&
   envelopes.reserve(static_cast<std::size_t>(r.messages_size()));
   for (auto& m : *r.mutable_messages())
     envelopes.push_back({m.device_id(), std::move(*m.mutable_sealed())});
-  auto* owner = &relay_;
+  // Connected devices get the envelope as soon as it is written, while the
+  // WAL syncs; the sender's answer waits for the sync.
   relay_.store.enqueue(
       to_array<16>(r.mailbox_id()), to_array<16>(r.envelope_id()), std::move(envelopes),
       unix_now(),
-      [owner, reply_on_strand = on_strand<void>([this, id](store::result<void> stored) {
-         if (!stored) return reply_store_error(id, stored.error());
-         wire::ServerFrame out;
-         out.set_request_id(id);
-         out.mutable_sent();
-         reply(out);
-       })](store::result<std::vector<store::stored_envelope>> stored) mutable {
-        // Durable now: push to connected devices, then answer the sender.
-        if (stored) owner->deliver(*stored);
-        reply_on_strand(stored ? store::result<void>() : std::unexpected(stored.error()));
+      on_strand<std::vector<store::stored_envelope>>(
+          [this, id](store::result<std::vector<store::stored_envelope>> stored) {
+            if (!stored) return reply_store_error(id, stored.error());
+            wire::ServerFrame out;
+            out.set_request_id(id);
+            out.mutable_sent();
+            reply(out);
+          }),
+      [owner = &relay_](const std::vector<store::stored_envelope>& stored) {
+        owner->deliver(stored);
       });
 }
 

@@ -129,17 +129,26 @@ class power_cut_fs : public rocksdb::FileSystemWrapper {
       return s;
     }
     IOStatus Sync(const IOOptions& options, IODebugContext* dbg) override {
-      return synced(target()->Sync(options, dbg));
+      const auto covered = appended();
+      return synced(covered, target()->Sync(options, dbg));
     }
     IOStatus Fsync(const IOOptions& options, IODebugContext* dbg) override {
-      return synced(target()->Fsync(options, dbg));
+      const auto covered = appended();
+      return synced(covered, target()->Fsync(options, dbg));
     }
     // RangeSync (sync_file_range) promises nothing across a power cut.
 
    private:
-    IOStatus synced(IOStatus s) {
+    // A sync promises only the bytes appended before it began, should
+    // another thread append while it runs.
+    std::uint64_t appended() {
       std::lock_guard lock(fs_.mutex_);
-      if (s.ok()) fs_.synced_[name_] = size_;
+      return size_;
+    }
+    IOStatus synced(std::uint64_t covered, IOStatus s) {
+      std::lock_guard lock(fs_.mutex_);
+      auto& synced = fs_.synced_[name_];
+      if (s.ok()) synced = std::max(synced, std::min(covered, size_));
       return s;
     }
     power_cut_fs& fs_;

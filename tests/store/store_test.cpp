@@ -114,6 +114,44 @@ TEST_CASE("queued envelopes come back in sequence order across byte boundaries",
   CHECK((*tail)[1].seq == 257);
 }
 
+TEST_CASE("an enqueue is readable when `written` runs, before `done` reports it durable",
+          "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  std::mutex mutex;
+  std::vector<std::string> events;
+  std::size_t readable_when_written = 0;
+  auto r = wait_for<std::vector<stored_envelope>>([&](auto done) {
+    f.db->enqueue(
+        m, filled<16>(1), {{1, "sealed"}}, k_now,
+        [&, done](result<std::vector<stored_envelope>> stored) {
+          {
+            std::lock_guard lock(mutex);
+            events.push_back("done");
+          }
+          done(std::move(stored));
+        },
+        [&](const std::vector<stored_envelope>& stored) {
+          std::lock_guard lock(mutex);
+          events.push_back("written " + std::to_string(stored.size()));
+          readable_when_written = f.db->read_queue({m, 1}, 0, 10)->size();
+        });
+  });
+  REQUIRE(r.has_value());
+  // Catch2 is not thread-safe: the callbacks record, the checks run here.
+  CHECK(events == std::vector<std::string>{"written 1", "done"});
+  CHECK(readable_when_written == 1);
+
+  // A refused enqueue is never `written`.
+  bool written = false;
+  auto refused = wait_for<std::vector<stored_envelope>>([&](auto done) {
+    f.db->enqueue(m, filled<16>(2), {{9, "no such device"}}, k_now, done,
+                  [&](const auto&) { written = true; });
+  });
+  CHECK(refused.error() == errc::unknown_device);
+  CHECK_FALSE(written);
+}
+
 TEST_CASE("an ack deletes only the envelope it names", "[store]") {
   fixture f;
   auto m = f.make_account();

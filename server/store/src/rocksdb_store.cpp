@@ -242,7 +242,7 @@ class rocksdb_store final : public store {
 
   void enqueue(const mailbox_id& mailbox, const envelope_id& id,
                std::vector<device_envelope> envelopes, std::int64_t received_at,
-               completion<std::vector<stored_envelope>> done) override {
+               completion<std::vector<stored_envelope>> done, written_hook written) override {
     submit(std::move(done), [=, this, envelopes = std::move(envelopes)](
                                 write_context& ctx) -> result<std::vector<stored_envelope>> {
       auto account = account_in(ctx, mailbox);
@@ -277,6 +277,8 @@ class rocksdb_store final : public store {
         stored.push_back({address, {counter.last_seq, std::move(bytes)}});
       }
       return stored;
+    }, true, [written = std::move(written)](const result<std::vector<stored_envelope>>& stored) {
+      if (written) written(*stored);
     });
   }
 
@@ -448,28 +450,41 @@ class rocksdb_store final : public store {
     std::uint64_t last_seq = 0;
     std::uint64_t count = 0;
   };
-  // Runs on the writer thread after the batch is committed (or not).
+  // Completes a request once its batch is written and, if it must be,
+  // synced (or either failed).
   using finisher = std::function<void(std::error_code commit_error)>;
+  // A request prepared against the batch.
+  struct prepared_job {
+    std::function<void()> written;  // after the write, before the sync; may be empty
+    finisher finish;
+    bool needs_sync = false;
+  };
   struct job {
-    std::function<finisher(write_context&)> prepare;
-    // Needs the synced WAL before completing. Deletes (acks, expiry) do
-    // not: losing one in a crash only means a redelivery, which clients
-    // drop by envelope id; a later synced batch persists them anyway.
-    bool durable = true;
+    std::function<prepared_job(write_context&)> prepare;
   };
 
   // Wraps a request: `prepare` runs on the writer thread against the
-  // batch; its result reaches `done` once the batch is durable.
+  // batch; its result reaches `written` once the batch is written and
+  // `done` once it is durable. Deletes (acks, expiry) are not `durable`:
+  // losing one in a crash only means a redelivery, which clients drop by
+  // envelope id, and the next sync persists them anyway.
   template <typename T, typename Prepare>
-  void submit(completion<T> done, Prepare prepare, bool durable = true) {
+  void submit(completion<T> done, Prepare prepare, bool durable = true,
+              std::type_identity_t<std::function<void(const result<T>&)>> written = {}) {
     job j;
-    j.durable = durable;
-    j.prepare = [done, prepare = std::move(prepare)](write_context& ctx) mutable -> finisher {
+    j.prepare = [done, written = std::move(written), prepare = std::move(prepare),
+                 durable](write_context& ctx) mutable -> prepared_job {
       auto prepared = std::make_shared<result<T>>(prepare(ctx));
-      return [done = std::move(done), prepared](std::error_code commit_error) {
+      prepared_job out;
+      // A refusal changed nothing, so it waits for no sync.
+      out.needs_sync = durable && prepared->has_value();
+      if (written && prepared->has_value())
+        out.written = [written = std::move(written), prepared] { written(*prepared); };
+      out.finish = [done = std::move(done), prepared](std::error_code commit_error) {
         if (commit_error && prepared->has_value()) return done(std::unexpected(commit_error));
         done(std::move(*prepared));
       };
+      return out;
     };
     {
       std::lock_guard lock(mutex_);
@@ -500,26 +515,36 @@ class rocksdb_store final : public store {
       }
       rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, true);
       write_context ctx{db_.get(), batch, cf_};
-      std::vector<finisher> finishers;
-      finishers.reserve(group.size());
-      bool durable = false;
-      for (auto& j : group) {
-        finishers.push_back(j.prepare(ctx));
-        durable = durable || j.durable;
-      }
-      std::error_code commit_error;
+      std::vector<prepared_job> prepared;
+      prepared.reserve(group.size());
+      for (auto& j : group) prepared.push_back(j.prepare(ctx));
+      group.clear();
       if (batch.GetWriteBatch()->Count() > 0) {
-        rocksdb::WriteOptions write_options;
-        write_options.sync = options_.sync && durable;
-        auto s = db_->Write(write_options, batch.GetWriteBatch());
+        auto s = db_->Write(rocksdb::WriteOptions(), batch.GetWriteBatch());
         if (!s.ok()) {
-          commit_error = to_error(s);
           counters_.clear();  // they may hold this failed batch's increments
+          needs_resume_ = true;
+          for (auto& p : prepared) p.finish(to_error(s));
+          continue;
+        }
+      }
+      // Readable now: push before the sync, so delivery does not wait for
+      // the disk. Requests that arrive meanwhile form the next batch.
+      bool needs_sync = false;
+      for (auto& p : prepared) {
+        if (p.written) p.written();
+        needs_sync = needs_sync || p.needs_sync;
+      }
+      std::error_code sync_error;
+      if (needs_sync && options_.sync) {
+        if (auto s = db_->SyncWAL(); !s.ok()) {
+          // The batch is in the memtable and may reach the disk later; the
+          // senders are told it failed, and a retry is dropped as a duplicate.
+          sync_error = to_error(s);
           needs_resume_ = true;
         }
       }
-      for (auto& f : finishers) f(commit_error);
-      group.clear();
+      for (auto& p : prepared) p.finish(p.needs_sync ? sync_error : std::error_code());
     }
   }
 

@@ -4,9 +4,10 @@
 //
 // Reads are synchronous and thread-safe. Every change goes through one
 // writer thread that group-commits: the changes of all requests waiting at
-// that moment go into one batch with one synced WAL write, then each
-// request's completion runs (on the writer thread; post it elsewhere for
-// real work). A completion that reports success means the change is durable.
+// that moment go into one batch and one WAL write, then one WAL sync, then
+// each request's completion runs (on the writer thread; post it elsewhere
+// for real work). A completion that reports success means the change is
+// durable. Changes are readable from the write on, before the sync.
 // Read-modify-write requests (claiming a one-time prekey, using an invite)
 // see earlier requests of the same batch, so each is applied exactly once.
 
@@ -123,6 +124,11 @@ struct vault_opening {
 template <typename T>
 using completion = std::function<void(result<T>)>;
 
+// Runs on the writer thread once envelopes are written (readable) and
+// before they are synced, so a relay can push them to connected devices
+// while the sync runs.
+using written_hook = std::function<void(const std::vector<stored_envelope>&)>;
+
 class store {
  public:
   virtual ~store() = default;
@@ -146,10 +152,14 @@ class store {
 
   // Stores one envelope per device with the next sequence number of each
   // device's queue. Fails as a whole (nothing stored) with unknown_device,
-  // queue_full, no_space or io_error.
+  // queue_full, no_space or io_error. `written` (may be empty) sees them
+  // before the sync; if the sync then fails, `done` reports io_error and
+  // the envelopes may or may not survive a crash, so a sender retries with
+  // the same envelope id and receivers drop the duplicate.
   virtual void enqueue(const mailbox_id& mailbox, const envelope_id& id,
                        std::vector<device_envelope> envelopes, std::int64_t received_at,
-                       completion<std::vector<stored_envelope>> done) = 0;
+                       completion<std::vector<stored_envelope>> done,
+                       written_hook written = {}) = 0;
 
   // Deletes the envelope at `seq` only if its id is `id`; not_found if there
   // is none at seq or it carries another id (nothing is deleted then).
