@@ -12,11 +12,12 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include <array>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "frame_fifo.hpp"
 #include "relay.hpp"
 #include "wire.pb.h"
 
@@ -106,7 +107,7 @@ class websocket_session final : public session,
   std::string device_key_;  // registry key once logged in
 
   // Outbound FIFO with one write in flight and a byte cap.
-  std::deque<std::shared_ptr<const std::string>> outbox_;
+  frame_fifo outbox_;
   std::size_t outbox_bytes_ = 0;
   bool writing_ = false;
 
@@ -119,9 +120,10 @@ class websocket_session final : public session,
   unsigned malformed_ = 0;
 
   // Delivery: envelopes with seq <= delivered_seq_ were pushed on this
-  // connection; in_flight_ holds those not yet acked.
+  // connection; in_flight_ holds those not yet acked (at most the delivery
+  // window; a vector allocates nothing while the connection is idle).
   std::uint64_t delivered_seq_ = 0;
-  std::deque<std::uint64_t> in_flight_;
+  std::vector<std::uint64_t> in_flight_;
   bool more_in_store_ = false;
   bool drained_sent_ = false;
 };
