@@ -87,8 +87,7 @@ std::string all_bytes_under(const std::filesystem::path& root) {
   std::string all;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
     if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    all.append((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    all += read_text(entry.path());
   }
   return all;
 }
@@ -186,8 +185,7 @@ TEST_CASE("a message's text is nowhere on disk: not on the server, not in either
   f.send("worker", "client", marker + "-undelivered");  // still queued on the server
   REQUIRE(f.havend.stop() == 0);
   const auto server = all_bytes_under(f.havend.data_dir());
-  std::ifstream log_in(f.havend.log_file());
-  const std::string log((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
+  const auto log = f.havend.log();
   const auto worker = all_bytes_under(f.profile("worker"));
   const auto client = all_bytes_under(f.profile("client"));
   for (const auto& where : {server, log, worker, client}) {
@@ -411,8 +409,7 @@ TEST_CASE("a conversation over wss:// trusting the service's CA, and without it 
     return run_command(args, dir.path() / (who + ".stderr"));
   };
   const auto stderr_of = [&](const std::string& who) {
-    std::ifstream in(dir.path() / (who + ".stderr"));
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return read_text(dir.path() / (who + ".stderr"));
   };
   const std::vector<std::string> init_worker{"init", "--server", "wss://127.0.0.1:" + port,
                                              "--invite", worker_invite, "--name", "worker"};

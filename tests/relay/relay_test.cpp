@@ -377,9 +377,7 @@ TEST_CASE("bad frames get a clear error or close, and others are still served", 
     auto reply = c.next();
     REQUIRE(reply.has_value());
     CHECK(error_of(*reply) == wire::ERROR_MALFORMED_FRAME);
-    std::ifstream log(f.havend.log_file());
-    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    CHECK(text.find("libprotobuf") == std::string::npos);
+    CHECK(f.havend.log().find("libprotobuf") == std::string::npos);
   }
   SECTION("repeated malformed frames close the connection") {
     auto c = f.connect();
@@ -487,8 +485,7 @@ TEST_CASE("SIGTERM stops havend cleanly and the log holds no ids or content", "[
   CHECK(exit_code == 0);
   CHECK(a.close_reason().code == websocket::close_code::going_away);
 
-  std::ifstream in(f.havend.log_file());
-  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto log = f.havend.log();
   CHECK(log.find("stopped cleanly") != std::string::npos);
   CHECK(log.find("did not finish") == std::string::npos);  // drained, not cut off
   CHECK(log.find(marker) == std::string::npos);
@@ -534,9 +531,7 @@ TEST_CASE("a config with a bad number stops havend with the key named", "[relay]
                                 "--data-dir", (dir.path() / "data").string()},
                                dir.path() / "bad.log");
     CHECK(r.exit_code != 0);
-    std::ifstream log(dir.path() / "bad.log");
-    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    CHECK(text.find("bad.toml") != std::string::npos);
+    CHECK(read_text(dir.path() / "bad.log").find("bad.toml") != std::string::npos);
   }
 }
 

@@ -219,10 +219,6 @@ struct tls_fixture {
 
   [[nodiscard]] tls_client_options trusted() const { return {.ca = pki.ca}; }
 
-  [[nodiscard]] std::string log() const {
-    std::ifstream in(havend.log_file());
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
 };
 
 wire::ClientFrame ping() {
@@ -255,7 +251,7 @@ TEST_CASE("over wss:// a client that trusts the CA registers, logs in and pings,
   REQUIRE(second.request(alice.auth_frame(second.challenge)).has_authenticated());
   CHECK(second.request(ping()).has_pong());
   // The negotiated version is logged at debug only.
-  CHECK(f.log().find("debug TLS: TLSv1.3") != std::string::npos);
+  CHECK(f.havend.log().find("debug TLS: TLSv1.3") != std::string::npos);
 }
 
 TEST_CASE("TLS 1.2, an untrusted CA, a wrong host name or address are refused in the handshake",
@@ -370,8 +366,8 @@ TEST_CASE("a client that never finishes the TLS handshake is closed at the hands
   // line says which (read once havend has exited and flushed it).
   CHECK(f.havend.stop() == 0);
   const auto reason = "TLS handshake failed: " + beast::error_code(beast::error::timeout).message();
-  INFO(f.log());
-  CHECK(f.log().find(reason) != std::string::npos);
+  INFO(f.havend.log());
+  CHECK(f.havend.log().find(reason) != std::string::npos);
 }
 
 TEST_CASE("over wss:// the frame cap closes with 1009 and SIGTERM drains with 1001",
@@ -395,7 +391,7 @@ TEST_CASE("over wss:// the frame cap closes with 1009 and SIGTERM drains with 10
   CHECK(c.closed_by_server().code == websocket::close_code::going_away);
   stopper.join();
   CHECK(exit_code == 0);
-  CHECK(f.log().find("did not finish") == std::string::npos);  // drained, not cut off
+  CHECK(f.havend.log().find("did not finish") == std::string::npos);  // drained, not cut off
 }
 
 TEST_CASE("havend refuses to start with a key that does not match, an unreadable or half [tls]",
@@ -409,9 +405,7 @@ TEST_CASE("havend refuses to start with a key that does not match, an unreadable
                                   (dir.path() / "data").string()};
     argv.insert(argv.end(), tls.begin(), tls.end());
     const auto r = run_command(argv, err);
-    std::ifstream in(err);
-    return std::pair{r.exit_code, std::string(std::istreambuf_iterator<char>(in),
-                                              std::istreambuf_iterator<char>())};
+    return std::pair{r.exit_code, read_text(err)};
   };
 
   // The CA's key is a valid P-256 key, just not the certificate's.
@@ -444,15 +438,12 @@ TEST_CASE("plain ws:// on a non-loopback address warns at start-up, on loopback 
     havend_process loopback(dir.path() / "a");
     loopback.start();
     CHECK(loopback.stop() == 0);
-    std::ifstream in(loopback.log_file());
-    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    CHECK(log.find("not a loopback address") == std::string::npos);
+    CHECK(loopback.log().find("not a loopback address") == std::string::npos);
   }
   havend_process everywhere(dir.path() / "b", {"--listen", "0.0.0.0"});
   everywhere.start();
   CHECK(everywhere.stop() == 0);
-  std::ifstream in(everywhere.log_file());
-  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto log = everywhere.log();
   CHECK(log.find("warning plain HTTP and ws:// on 0.0.0.0, which is not a loopback address") !=
         std::string::npos);
   CHECK(log.find("[tls]") != std::string::npos);

@@ -10,8 +10,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,6 +24,12 @@ struct command_result {
   int exit_code = -1;
   std::string out;
 };
+
+// A whole file's bytes; empty when it cannot be read.
+inline std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 // Runs a program with arguments; captures stdout, stderr goes to `err_file`.
 inline command_result run_command(const std::vector<std::string>& argv,
@@ -122,6 +131,18 @@ class havend_process {
   [[nodiscard]] unsigned short port() const { return port_; }
   [[nodiscard]] const std::filesystem::path& data_dir() const { return data_dir_; }
   [[nodiscard]] const std::string& log_file() const { return log_file_; }
+  [[nodiscard]] std::string log() const { return read_text(log_file_); }
+  // Waits up to `timeout` for `text` in the log: a line havend writes after
+  // the client has already seen the event (a close) may come a moment later.
+  [[nodiscard]] bool log_shows(std::string_view text,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(5)) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (log().find(text) != std::string::npos) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   [[nodiscard]] bool running() const { return pid_ > 0; }
   [[nodiscard]] pid_t pid() const { return pid_; }
 
