@@ -5,11 +5,10 @@
 // Input: a flag byte (bit 0: log in as the registered device first; bit 1:
 // once the frames are sent, the same device logs in on a second connection,
 // which replaces the first), then length-prefixed frames (fixtures.hpp)
-// sent as binary messages. The 16
-// bytes "HAVEN-FUZZ-MBOX!" stand for the registered mailbox. Every frame
-// must get exactly one reply (request id 0 when the frame does not parse or
-// has id 0) or the server closes cleanly; then pushed envelopes are acked
-// and a ping must be answered. A hang, a reply to nothing or a dropped
+// sent as binary messages. The 16 bytes "HAVEN-FUZZ-MBOX!" stand for the
+// registered mailbox. Every frame must get exactly one reply (request id 0
+// when the frame does not parse or has id 0) or the server closes cleanly;
+// then pushed envelopes are acked and a ping must be answered. A hang, a reply to nothing or a dropped
 // connection aborts, so libFuzzer keeps the input.
 
 #include <boost/asio/ip/tcp.hpp>
