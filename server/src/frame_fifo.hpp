@@ -4,15 +4,15 @@
 // connection costs only its pointers.
 
 #include <cstddef>
-#include <memory>
-#include <string>
 #include <vector>
+
+#include "haven/store/store.hpp"
 
 namespace haven::server {
 
 class frame_fifo {
  public:
-  using frame = std::shared_ptr<const std::string>;
+  using frame = store::push_frame;
 
   [[nodiscard]] bool empty() const noexcept { return head_ == frames_.size(); }
   [[nodiscard]] const frame& front() const noexcept { return frames_[head_]; }
@@ -20,7 +20,7 @@ class frame_fifo {
   void push_back(frame f) { frames_.push_back(std::move(f)); }
 
   void pop_front() {
-    frames_[head_++].reset();
+    frames_[head_++] = {};
     // Reclaim the popped slots once they are half the vector, so a queue
     // that never empties does not grow.
     if (head_ == frames_.size() || head_ * 2 >= frames_.capacity()) {

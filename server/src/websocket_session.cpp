@@ -23,6 +23,7 @@ constexpr std::size_t k_key_size = 32;
 constexpr std::size_t k_signature_size = 64;
 constexpr std::size_t k_max_devices_per_send = 32;
 constexpr std::size_t k_max_one_time_per_upload = 200;
+constexpr std::size_t k_max_group_changes = 256;
 constexpr unsigned k_max_malformed = 3;
 constexpr std::size_t k_pump_batch = 32;  // envelopes read from the store at a time
 
@@ -57,6 +58,9 @@ std::pair<wire::ErrorCode, const char*> wire_error(std::error_code ec) {
       case store::errc::no_space: return {wire::ERROR_STORAGE_FULL, "server storage is full"};
       case store::errc::shutting_down: return {wire::ERROR_UNAVAILABLE, "server is shutting down"};
       case store::errc::not_owner: return {wire::ERROR_ACCESS_DENIED, "access denied"};
+      case store::errc::not_member: return {wire::ERROR_ACCESS_DENIED, "access denied"};
+      case store::errc::group_full: return {wire::ERROR_GROUP_FULL, "the group is full"};
+      case store::errc::already_exists: return {wire::ERROR_INVALID_ARGUMENT, "that id is taken"};
       default: break;
     }
   }
@@ -77,6 +81,29 @@ auto websocket_session<Stream>::on_strand(F f) {
                 self->request_finished();
               });
   };
+}
+
+template <class Stream>
+auto websocket_session<Stream>::reply_sent(std::uint64_t id) {
+  return on_strand<std::vector<store::stored_envelope>>(
+      [this, id](store::result<std::vector<store::stored_envelope>> stored) {
+        if (!stored) return reply_store_error(id, stored.error());
+        wire::ServerFrame out;
+        out.set_request_id(id);
+        out.mutable_sent();
+        reply(out);
+      });
+}
+
+template <class Stream>
+auto websocket_session<Stream>::reply_members(std::uint64_t id) {
+  return on_strand<std::uint32_t>([this, id](store::result<std::uint32_t> members) {
+    if (!members) return reply_store_error(id, members.error());
+    wire::ServerFrame out;
+    out.set_request_id(id);
+    out.mutable_group()->set_members(*members);
+    reply(out);
+  });
 }
 
 template <class Stream>
@@ -191,6 +218,9 @@ void websocket_session<Stream>::handle(wire::ClientFrame& frame) {
     case body::kSend: return handle_send(id, *frame.mutable_send());
     case body::kAck: return handle_ack(id, frame.ack());
     case body::kVaultStore: return handle_vault_store(id, *frame.mutable_vault_store());
+    case body::kCreateGroup: return handle_create_group(id, frame.create_group());
+    case body::kUpdateGroup: return handle_update_group(id, frame.update_group());
+    case body::kGroupSend: return handle_group_send(id, *frame.mutable_group_send());
     case body::kPing: {
       wire::ServerFrame pong;
       pong.set_request_id(id);
@@ -390,15 +420,7 @@ void websocket_session<Stream>::handle_send(std::uint64_t id, wire::SendRequest&
   relay_.store.enqueue(
       to_array<16>(r.mailbox_id()), to_array<16>(r.envelope_id()), std::move(envelopes),
       unix_now(),
-      on_strand<std::vector<store::stored_envelope>>(
-          [this, id](store::result<std::vector<store::stored_envelope>> stored) {
-            if (!stored) return reply_store_error(id, stored.error());
-            wire::ServerFrame out;
-            out.set_request_id(id);
-            out.mutable_sent();
-            reply(out);
-          }),
-      [owner = &relay_](const std::vector<store::stored_envelope>& stored) {
+      reply_sent(id), [owner = &relay_](const std::vector<store::stored_envelope>& stored) {
         owner->deliver(stored);
       });
 }
@@ -420,6 +442,60 @@ void websocket_session<Stream>::handle_ack(std::uint64_t id, const wire::AckRequ
                      out.mutable_acked();
                      reply(out);
                    }));
+}
+
+// ---------------------------------------------------------------- groups
+
+template <class Stream>
+void websocket_session<Stream>::handle_create_group(std::uint64_t id,
+                                                    const wire::CreateGroupRequest& r) {
+  if (r.group_id().size() != k_id_size)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "group_id must be 16 bytes");
+  relay_.store.create_group(to_array<16>(r.group_id()), address_->mailbox, unix_now(),
+                            reply_members(id));
+}
+
+template <class Stream>
+void websocket_session<Stream>::handle_update_group(std::uint64_t id,
+                                                    const wire::UpdateGroupRequest& r) {
+  const auto changes = static_cast<std::size_t>(r.add_size() + r.remove_size());
+  if (r.group_id().size() != k_id_size || changes == 0 || changes > k_max_group_changes)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT,
+                       "group_id 16 bytes and between 1 and 256 changes");
+  std::vector<store::member_change> add;
+  add.reserve(static_cast<std::size_t>(r.add_size()));
+  for (const auto& m : r.add()) {
+    // Nobody is put in a group without their access key, as for a send.
+    if (!access_allowed(m.mailbox_id(), m.access_key()))
+      return reply_error(id, wire::ERROR_ACCESS_DENIED, "access denied");
+    add.push_back({to_array<16>(m.mailbox_id()), m.facilitator()});
+  }
+  std::vector<store::mailbox_id> remove;
+  remove.reserve(static_cast<std::size_t>(r.remove_size()));
+  for (const auto& m : r.remove()) {
+    if (m.size() != k_id_size)
+      return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "mailbox ids are 16 bytes");
+    remove.push_back(to_array<16>(m));
+  }
+  relay_.store.update_group(to_array<16>(r.group_id()), address_->mailbox, std::move(add),
+                            std::move(remove),
+                            reply_members(id));
+}
+
+template <class Stream>
+void websocket_session<Stream>::handle_group_send(std::uint64_t id, wire::GroupSendRequest& r) {
+  if (r.envelope_id().size() != k_id_size || r.group_id().size() != k_id_size)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT,
+                       "envelope_id and group_id must be 16 bytes");
+  if (r.sealed().empty()) return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "empty sealed body");
+  if (!relay_.sends.allow(to_string(address_->mailbox)))
+    return reply_error(id, wire::ERROR_RATE_LIMITED, "sending too fast; wait and retry");
+  relay_.store.enqueue_group(
+      to_array<16>(r.group_id()), *address_, to_array<16>(r.envelope_id()),
+      std::move(*r.mutable_sealed()), unix_now(),
+      reply_sent(id), [owner = &relay_](const std::vector<store::stored_envelope>& stored) {
+        owner->deliver(stored);
+      });
 }
 
 template <class Stream>
@@ -501,7 +577,7 @@ void relay::deliver(const std::vector<store::stored_envelope>& stored) {
 }
 
 template <class Stream>
-void websocket_session<Stream>::push(std::uint64_t seq, std::shared_ptr<const std::string> frame) {
+void websocket_session<Stream>::push(std::uint64_t seq, store::push_frame frame) {
   net::post(ws_.get_executor(), [self = shared_from_this(), seq, frame = std::move(frame)] {
     if (!self->address_ || self->closing_ || seq <= self->delivered_seq_) return;
     const bool next_in_line = !self->more_in_store_ && seq == self->delivered_seq_ + 1;
@@ -534,7 +610,7 @@ void websocket_session<Stream>::pump() {
     }
     std::size_t bytes = 0;
     for (auto& e : *batch) {
-      bytes += e.frame->size();
+      bytes += e.frame.size();
       delivered_seq_ = e.seq;
       in_flight_.push_back(e.seq);
       send(std::move(e.frame));
@@ -556,7 +632,7 @@ template <class Stream>
 void websocket_session<Stream>::reply(const wire::ServerFrame& frame) {
   auto bytes = std::make_shared<std::string>();
   frame.SerializeToString(bytes.get());
-  send(std::move(bytes));
+  send({std::move(bytes), nullptr});
 }
 
 template <class Stream>
@@ -576,18 +652,18 @@ void websocket_session<Stream>::reply_store_error(std::uint64_t id, std::error_c
 }
 
 template <class Stream>
-void websocket_session<Stream>::send(std::shared_ptr<const std::string> bytes) {
+void websocket_session<Stream>::send(store::push_frame bytes) {
   if (close_sent_) return;
   // Pushes stop at half the cap (outbox_busy), so at most one push waits
   // behind the frame being written; what grows past the cap beyond that
   // one frame are replies the client does not read. The outbox holds at
   // most the cap plus three frames.
-  const auto waiting = outbox_bytes_ - (writing_ ? outbox_.front()->size() : 0);
+  const auto waiting = outbox_bytes_ - (writing_ ? outbox_.front().size() : 0);
   if (waiting > relay_.cfg.outbound_buffer_bytes + relay_.cfg.max_frame_bytes) {
     spdlog::info("connection closed: reader too slow ({} bytes waiting)", waiting);
     return abort();
   }
-  outbox_bytes_ += bytes->size();
+  outbox_bytes_ += bytes.size();
   outbox_.push_back(std::move(bytes));
   if (!writing_) do_write();
 }
@@ -600,7 +676,10 @@ bool websocket_session<Stream>::outbox_busy() const noexcept {
 template <class Stream>
 void websocket_session<Stream>::do_write() {
   writing_ = true;
-  ws_.async_write(net::buffer(*outbox_.front()),
+  const auto& frame = outbox_.front();
+  const std::array<net::const_buffer, 2> buffers{
+      net::buffer(*frame.head), frame.body ? net::buffer(*frame.body) : net::const_buffer()};
+  ws_.async_write(buffers,
                   beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
 }
 
@@ -614,7 +693,7 @@ void websocket_session<Stream>::on_write(error_code ec, std::size_t) {
     outbox_bytes_ = 0;
     return;
   }
-  outbox_bytes_ -= outbox_.front()->size();
+  outbox_bytes_ -= outbox_.front().size();
   outbox_.pop_front();  // the oldest went out; FIFO order is kept
   // Start the next write before refilling: send() starts one only when
   // none is in flight, and Beast allows exactly one.

@@ -32,7 +32,7 @@ class session {
  public:
   virtual ~session() = default;
   // Thread-safe: a newly stored envelope for this session's device.
-  virtual void push(std::uint64_t seq, std::shared_ptr<const std::string> frame) = 0;
+  virtual void push(std::uint64_t seq, store::push_frame frame) = 0;
   // Thread-safe: finish pending requests and writes, then close.
   virtual void shutdown(boost::beast::websocket::close_code code, std::string_view reason) = 0;
 };
@@ -49,7 +49,7 @@ class websocket_session final : public session,
   // Completes the upgrade for `request` and starts the session.
   void run(boost::beast::http::request<boost::beast::http::string_body> request);
 
-  void push(std::uint64_t seq, std::shared_ptr<const std::string> frame) override;
+  void push(std::uint64_t seq, store::push_frame frame) override;
   void shutdown(boost::beast::websocket::close_code code, std::string_view reason) override;
 
  private:
@@ -68,6 +68,9 @@ class websocket_session final : public session,
   void handle_fetch_prekeys(std::uint64_t id, const wire::FetchPrekeysRequest& request);
   void handle_send(std::uint64_t id, wire::SendRequest& request);
   void handle_ack(std::uint64_t id, const wire::AckRequest& request);
+  void handle_create_group(std::uint64_t id, const wire::CreateGroupRequest& request);
+  void handle_update_group(std::uint64_t id, const wire::UpdateGroupRequest& request);
+  void handle_group_send(std::uint64_t id, wire::GroupSendRequest& request);
   void handle_vault_store(std::uint64_t id, wire::VaultStoreRequest& request);
   void handle_vault_header(std::uint64_t id, const wire::VaultHeaderRequest& request);
   void handle_vault_open(std::uint64_t id, const wire::VaultOpenRequest& request);
@@ -81,12 +84,15 @@ class websocket_session final : public session,
   template <typename T, typename F>
   auto on_strand(F f);
   void request_finished();
+  // Completions that answer with SendReply, and with GroupReply.
+  auto reply_sent(std::uint64_t id);
+  auto reply_members(std::uint64_t id);
 
   void pump();
   void reply(const wire::ServerFrame& frame);
   void reply_error(std::uint64_t id, wire::ErrorCode code, std::string_view text);
   void reply_store_error(std::uint64_t id, std::error_code ec);
-  void send(std::shared_ptr<const std::string> bytes);
+  void send(store::push_frame bytes);
   [[nodiscard]] bool outbox_busy() const noexcept;
   void do_write();
   void on_write(error_code ec, std::size_t bytes);

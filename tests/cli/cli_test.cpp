@@ -159,7 +159,7 @@ TEST_CASE("the same envelope delivered twice is shown once", "[cli]") {
     REQUIRE(queued.has_value());
     REQUIRE(queued->size() == 1);
     wire::ServerFrame frame;
-    REQUIRE(frame.ParseFromString(*queued->front().frame));
+    REQUIRE(frame.ParseFromString(queued->front().frame.bytes()));
     store::envelope_id id{};
     std::copy_n(frame.envelope().envelope_id().begin(), id.size(), id.begin());
     auto again = store::wait_for<std::vector<store::stored_envelope>>([&](auto done) {

@@ -139,6 +139,30 @@ void relay_corpus() {
   relay("send-unknown-device", logged_in, {send_frame(8, {1, 2}, fuzz::relay_access_key)});
   relay("send-denied", logged_in, {send_frame(9, {1}, std::string(32, '\x01'))});
 
+  // A group: created, our own mailbox added again (a role change), a send
+  // (no other member, so nothing is delivered), a send to an unknown
+  // group, and leaving.
+  const std::string group_id(16, '\x61');
+  auto create = frame(14);
+  create.mutable_create_group()->set_group_id(group_id);
+  auto add = frame(15);
+  add.mutable_update_group()->set_group_id(group_id);
+  auto* member = add.mutable_update_group()->add_add();
+  member->set_mailbox_id(mailbox);
+  member->set_access_key(fuzz::relay_access_key);
+  member->set_facilitator(true);
+  auto group_send = frame(16);
+  group_send.mutable_group_send()->set_envelope_id(std::string(16, '\x62'));
+  group_send.mutable_group_send()->set_group_id(group_id);
+  group_send.mutable_group_send()->set_sealed(std::string(353, '\x63'));
+  auto stranger_send = group_send;
+  stranger_send.set_request_id(17);
+  stranger_send.mutable_group_send()->set_group_id(std::string(16, '\x64'));
+  auto leave = frame(18);
+  leave.mutable_update_group()->set_group_id(group_id);
+  leave.mutable_update_group()->add_remove(mailbox);
+  relay("group", logged_in, {create, add, group_send, stranger_send, leave});
+
   // The roaming vault: store, header and open (right and wrong key).
   const std::string vault_id(16, '\x55');
   const std::string k_auth(32, '\x56');

@@ -602,3 +602,87 @@ TEST_CASE("a roaming vault: stored by its owner, opened before log-in, destroyed
     CHECK(error_of(c.request(open_frame(k_auth))) == wire::ERROR_NOT_FOUND);
   }
 }
+
+TEST_CASE("a group message reaches every member once, live or later, and only members send",
+          "[relay][group]") {
+  relay_fixture f;
+  std::vector<std::string> invites;
+  for (int i = 0; i < 4; ++i) invites.push_back(f.havend.invite());
+  f.start();
+  test_device alice, bob, carol, mallory;
+  f.enroll(alice, invites[0]);
+  f.enroll(bob, invites[1]);
+  f.enroll(carol, invites[2]);
+  f.enroll(mallory, invites[3]);
+  const auto group = random_string(16);
+
+  auto a = f.connect();
+  REQUIRE(alice.login_on(a).has_authenticated());
+  expect_drained(a);
+  auto created = a.request(test_device::create_group_frame(group));
+  REQUIRE(created.has_group());
+  CHECK(created.group().members() == 1);
+  CHECK(error_of(a.request(test_device::create_group_frame(group))) ==
+        wire::ERROR_INVALID_ARGUMENT);
+
+  // Nobody is added without their access key.
+  test_device wrong_key;  // a fresh, wrong access key
+  wrong_key.mailbox = bob.mailbox;
+  CHECK(error_of(a.request(test_device::add_members_frame(group, {&wrong_key}))) ==
+        wire::ERROR_ACCESS_DENIED);
+  auto added = a.request(test_device::add_members_frame(group, {&bob, &carol}));
+  REQUIRE(added.has_group());
+  CHECK(added.group().members() == 3);
+
+  // A stranger can neither send to the group nor change it.
+  {
+    auto m = f.connect();
+    REQUIRE(mallory.login_on(m).has_authenticated());
+    expect_drained(m);
+    CHECK(error_of(m.request(test_device::group_send_frame(group, "spam"))) ==
+          wire::ERROR_ACCESS_DENIED);
+    CHECK(error_of(m.request(test_device::add_members_frame(group, {&mallory}))) ==
+          wire::ERROR_ACCESS_DENIED);
+    CHECK(error_of(m.request(test_device::group_send_frame(random_string(16), "x"))) ==
+          wire::ERROR_ACCESS_DENIED);
+    CHECK(error_of(m.request(test_device::group_send_frame("short", "x"))) ==
+          wire::ERROR_INVALID_ARGUMENT);
+  }
+
+  // Bob is online and gets it pushed; carol is offline and gets it at log-in.
+  auto b = f.connect();
+  REQUIRE(bob.login_on(b).has_authenticated());
+  expect_drained(b);
+  const auto id = random_string(16);
+  REQUIRE(a.request(test_device::group_send_frame(group, "to all", id)).has_sent());
+  auto live = expect_envelope(b);
+  CHECK(live.envelope_id() == id);
+  CHECK(live.sealed() == "to all");
+  CHECK(live.seq() == 1);
+  REQUIRE(b.request(test_device::ack_frame(live)).has_acked());
+  {
+    auto c = f.connect();
+    REQUIRE(carol.login_on(c).has_authenticated());
+    auto later = test_device::take_queue(c);
+    REQUIRE(later.size() == 1);
+    CHECK(later.front().envelope_id() == id);
+    CHECK(later.front().sealed() == "to all");
+  }
+  // Bob leaves; later messages reach carol only, and bob cannot send.
+  REQUIRE(b.request(test_device::remove_member_frame(group, bob)).group().members() == 2);
+  CHECK(error_of(b.request(test_device::group_send_frame(group, "still here?"))) ==
+        wire::ERROR_ACCESS_DENIED);
+  REQUIRE(a.request(test_device::group_send_frame(group, "after bob left")).has_sent());
+  {
+    auto c = f.connect();
+    REQUIRE(carol.login_on(c).has_authenticated());
+    auto later = test_device::take_queue(c);
+    REQUIRE(later.size() == 1);
+    CHECK(later.front().sealed() == "after bob left");
+  }
+  // Neither the sender's own device nor bob after leaving got a copy.
+  for (auto* c : {&a, &b}) {
+    CHECK(c->request(test_device::ping_frame()).has_pong());
+    CHECK(!c->next(300ms).has_value());
+  }
+}

@@ -264,7 +264,7 @@ TEST_CASE("a power cut at any instant keeps every completed enqueue", "[store][p
     std::uint64_t last_seq = 0;
     for (const auto& q : *queue) {
       haven::wire::ServerFrame frame;
-      REQUIRE(frame.ParseFromString(*q.frame));
+      REQUIRE(frame.ParseFromString(q.frame.bytes()));
       const auto& e = frame.envelope();
       CHECK(q.seq > last_seq);
       last_seq = q.seq;

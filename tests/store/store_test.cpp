@@ -6,95 +6,10 @@
 #include <set>
 #include <thread>
 
-#include "haven/store/store.hpp"
-#include "temp_dir.hpp"
+#include "store_fixture.hpp"
 
 using namespace haven::store;
-using haven::test::temp_dir;
-
-namespace {
-
-constexpr std::int64_t k_now = 1'700'000'000;
-
-template <std::size_t N>
-std::array<std::uint8_t, N> filled(std::uint8_t v) {
-  std::array<std::uint8_t, N> a{};
-  a.fill(v);
-  return a;
-}
-
-struct fixture {
-  temp_dir dir{"haven-store"};
-  options opts{};
-  std::unique_ptr<store> db;
-
-  explicit fixture(std::size_t max_queue = 10'000) {
-    opts.directory = dir.path() / "db";
-    opts.max_queue_per_device = max_queue;
-    open();
-  }
-  void open() {
-    auto s = open_rocksdb_store(opts);
-    REQUIRE(s.has_value());
-    db = std::move(*s);
-  }
-  void reopen() {
-    db->close();
-    db.reset();
-    open();
-  }
-
-  org_id make_org(const std::string& name = "Riverside IDVA") {
-    auto id = filled<16>(0x0a);
-    auto org = wait_for<OrgRecord>([&](auto done) { db->create_org(id, name, k_now, done); });
-    REQUIRE(org.has_value());
-    return id;
-  }
-
-  token_hash make_invite(const org_id& org, std::int64_t expires_at = 0, std::uint8_t tag = 1) {
-    auto hash = filled<32>(tag);
-    auto r = wait_for<void>([&](auto done) {
-      db->create_invite(hash, {org, haven::wire::ROLE_SURVIVOR, expires_at}, k_now, done);
-    });
-    REQUIRE(r.has_value());
-    return hash;
-  }
-
-  mailbox_id make_account(std::uint8_t tag = 1) {
-    auto invite = make_invite(make_org_once(), 0, static_cast<std::uint8_t>(0x80 + tag));
-    new_account a;
-    a.mailbox = filled<16>(tag);
-    a.device_signing_key = filled<32>(tag);
-    a.created_at = k_now;
-    auto r = wait_for<AccountRecord>([&](auto done) { db->register_account(invite, a, done); });
-    REQUIRE(r.has_value());
-    return a.mailbox;
-  }
-
-  org_id make_org_once() {
-    if (!org_) org_ = make_org();
-    return *org_;
-  }
-
-  result<std::vector<stored_envelope>> send(const mailbox_id& m, std::uint8_t id_tag,
-                                            std::uint32_t device = 1,
-                                            std::int64_t at = k_now) {
-    return wait_for<std::vector<stored_envelope>>([&](auto done) {
-      db->enqueue(m, filled<16>(id_tag), {{device, "sealed-" + std::to_string(id_tag)}}, at, done);
-    });
-  }
-
-  std::optional<org_id> org_;
-};
-
-haven::wire::Envelope envelope_of(const queued_envelope& q) {
-  haven::wire::ServerFrame frame;
-  REQUIRE(frame.ParseFromString(*q.frame));
-  REQUIRE(frame.has_envelope());
-  return frame.envelope();
-}
-
-}  // namespace
+using namespace haven::store::test;
 
 TEST_CASE("queued envelopes come back in sequence order across byte boundaries", "[store]") {
   fixture f;
@@ -414,7 +329,7 @@ TEST_CASE("a queue read stops at its byte budget but always returns one", "[stor
   fixture f;
   auto m = f.make_account();
   for (std::uint8_t i = 1; i <= 5; ++i) REQUIRE(f.send(m, i).has_value());
-  const auto one = f.db->read_queue({m, 1}, 0, 10)->front().frame->size();
+  const auto one = f.db->read_queue({m, 1}, 0, 10)->front().frame.size();
   CHECK(f.db->read_queue({m, 1}, 0, 10, 1)->size() == 1);
   CHECK(f.db->read_queue({m, 1}, 0, 10, 2 * one)->size() == 2);
   CHECK(f.db->read_queue({m, 1}, 0, 10, 2 * one + 1)->size() == 3);

@@ -91,6 +91,46 @@ struct test_device {
     return f;
   }
 
+  static wire::ClientFrame create_group_frame(const std::string& group_id) {
+    wire::ClientFrame f;
+    f.mutable_create_group()->set_group_id(group_id);
+    return f;
+  }
+
+  // Adds `members` (with their access keys) to the group.
+  static wire::ClientFrame add_members_frame(const std::string& group_id,
+                                             const std::vector<const test_device*>& members,
+                                             bool facilitator = false) {
+    wire::ClientFrame f;
+    auto* u = f.mutable_update_group();
+    u->set_group_id(group_id);
+    for (const auto* m : members) {
+      auto* add = u->add_add();
+      add->set_mailbox_id(m->mailbox);
+      add->set_access_key(m->access_key);
+      add->set_facilitator(facilitator);
+    }
+    return f;
+  }
+
+  static wire::ClientFrame remove_member_frame(const std::string& group_id,
+                                               const test_device& member) {
+    wire::ClientFrame f;
+    f.mutable_update_group()->set_group_id(group_id);
+    f.mutable_update_group()->add_remove(member.mailbox);
+    return f;
+  }
+
+  static wire::ClientFrame group_send_frame(const std::string& group_id, const std::string& sealed,
+                                            std::string envelope_id = random_string(16)) {
+    wire::ClientFrame f;
+    auto* s = f.mutable_group_send();
+    s->set_envelope_id(std::move(envelope_id));
+    s->set_group_id(group_id);
+    s->set_sealed(sealed);
+    return f;
+  }
+
   static wire::ClientFrame ping_frame() {
     wire::ClientFrame f;
     f.mutable_ping();

@@ -34,6 +34,8 @@ class store_category final : public std::error_category {
       case errc::shutting_down: return "store is shutting down";
       case errc::locked: return "data directory is in use by another process";
       case errc::not_owner: return "the vault belongs to another mailbox";
+      case errc::not_member: return "no such group, or not permitted in it";
+      case errc::group_full: return "the group is full";
     }
     return "unknown store error";
   }
@@ -59,10 +61,46 @@ std::int64_t round_down(std::int64_t t, std::int64_t unit) { return t - (t % uni
 
 // The column families, in the order they are opened.
 enum family : std::size_t {
-  f_default, f_accounts, f_prekeys, f_queue, f_orgs, f_invites, f_vault, f_count
+  f_default, f_accounts, f_prekeys, f_queue, f_orgs, f_invites, f_vault, f_groups, f_bodies,
+  f_count
 };
 constexpr std::array<const char*, f_count> k_family_names = {
-    "default", "accounts", "prekeys", "queue", "orgs", "invites", "vault"};
+    "default", "accounts", "prekeys", "queue", "orgs", "invites", "vault", "groups", "bodies"};
+
+void put_varint(std::string& out, std::uint64_t v) {
+  for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>(v | 0x80));
+  out.push_back(static_cast<char>(v));
+}
+
+constexpr std::uint64_t length_delimited(int field_number) {
+  return (static_cast<std::uint64_t>(field_number) << 3) | 2;
+}
+
+// The head of a group envelope's push frame: ServerFrame{envelope{seq,
+// envelope_id, received_at, sealed}} up to the sealed bytes, which follow
+// as the shared body. Protobuf parsers take fields in any order, so
+// sealed may come last.
+std::shared_ptr<const std::string> group_push_head(std::uint64_t seq, const keys::group_ref& ref,
+                                                   std::size_t body_size) {
+  wire::Envelope fields;
+  fields.set_seq(seq);
+  fields.set_envelope_id(keys::bytes(ref.envelope));
+  fields.set_received_at(ref.received_at);
+  std::string envelope = fields.SerializeAsString();
+  put_varint(envelope, length_delimited(wire::Envelope::kSealedFieldNumber));
+  put_varint(envelope, body_size);
+  auto head = std::make_shared<std::string>();
+  put_varint(*head, length_delimited(wire::ServerFrame::kEnvelopeFieldNumber));
+  put_varint(*head, envelope.size() + body_size);
+  *head += envelope;
+  return head;
+}
+
+bool is_member(const GroupRecord& group, std::string_view mailbox, bool facilitator = false) {
+  return std::ranges::any_of(group.members(), [&](const GroupMember& m) {
+    return m.mailbox_id() == mailbox && (m.facilitator() || !facilitator);
+  });
+}
 
 // Constant-time equality of two verifiers (hashes), so timing does not
 // tell how many leading bytes of a guess were right.
@@ -148,9 +186,11 @@ class rocksdb_store final : public store {
          it->Valid() && it->key().starts_with(prefix) && out.size() < limit && bytes < max_bytes;
          it->Next()) {
       if (it->key().size() != keys::queue_key_size) continue;
-      bytes += it->value().size();
-      out.push_back({keys::get_be(it->key().ToStringView(), keys::queue_prefix_size, 8),
-                     std::make_shared<const std::string>(it->value().ToString())});
+      const auto seq = keys::get_be(it->key().ToStringView(), keys::queue_prefix_size, 8);
+      auto frame = push_frame_of(seq, it->value().ToStringView());
+      if (!frame) return std::unexpected(frame.error());
+      bytes += frame->size();
+      out.push_back({seq, std::move(*frame)});
     }
     if (!it->status().ok()) return std::unexpected(to_error(it->status()));
     return out;
@@ -274,7 +314,7 @@ class rocksdb_store final : public store {
         frame.SerializeToString(bytes.get());
         ctx.put(f_queue, keys::queue_entry(address, counter.last_seq), *bytes);
         save_counter(ctx, address, counter);
-        stored.push_back({address, {counter.last_seq, std::move(bytes)}});
+        stored.push_back({address, {counter.last_seq, {std::move(bytes), nullptr}}});
       }
       return stored;
     }, true, [written = std::move(written)](const result<std::vector<stored_envelope>>& stored) {
@@ -289,12 +329,115 @@ class rocksdb_store final : public store {
       std::string value;
       auto s = ctx.get(f_queue, key, &value);
       if (!s.ok()) return std::unexpected(to_error(s));
-      wire::ServerFrame frame;
-      if (!frame.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
-      if (frame.envelope().envelope_id() != keys::view(id))
-        return std::unexpected(make_error_code(errc::not_found));
-      return remove_entry(ctx, device, key);
+      auto stored = facts_of(value);
+      if (!stored) return std::unexpected(make_error_code(errc::corrupt));
+      if (stored->id != id) return std::unexpected(make_error_code(errc::not_found));
+      return remove_entry(ctx, device, key, value);
     }, false);
+  }
+
+  void enqueue_group(const group_id& group, const device_address& from, const envelope_id& id,
+                     std::string sealed, std::int64_t received_at,
+                     completion<std::vector<stored_envelope>> done,
+                     written_hook written) override {
+    submit(std::move(done), [=, this, sealed = std::move(sealed)](
+                                write_context& ctx) mutable -> result<std::vector<stored_envelope>> {
+      auto record = group_in(ctx, group);
+      if (!record) return std::unexpected(record.error());
+      if (!is_member(*record, keys::view(from.mailbox)))
+        return std::unexpected(make_error_code(errc::not_member));
+      std::string value;
+      auto s = ctx.get(f_bodies, keys::view(group), &value);
+      if (!s.ok() && !s.IsNotFound()) return std::unexpected(to_error(s));
+      if (s.ok() && value.size() != 8) return std::unexpected(make_error_code(errc::corrupt));
+      const keys::group_ref ref{group, s.ok() ? keys::get_be(value, 0, 8) + 1 : 1, id,
+                                round_down(received_at, 60)};
+      const auto ref_value = ref.encode();
+      auto body = std::make_shared<const std::string>(std::move(sealed));
+      std::vector<stored_envelope> stored;
+      for (const auto& member : record->members()) {
+        const auto mailbox = to_array<16>(member.mailbox_id());
+        auto account = account_in(ctx, mailbox);
+        if (!account) return std::unexpected(account.error());
+        for (const auto& d : account->devices()) {
+          const device_address address{mailbox, d.device_id()};
+          if (address == from) continue;
+          auto counter = load_counter(ctx, address);
+          if (!counter) return std::unexpected(counter.error());
+          auto& c = **counter;
+          if (c.count >= options_.max_queue_per_device) continue;
+          ++c.last_seq;
+          ++c.count;
+          ctx.put(f_queue, keys::queue_entry(address, c.last_seq), ref_value);
+          save_counter(ctx, address, c);
+          stored.push_back({address, {c.last_seq, {group_push_head(c.last_seq, ref, body->size()), body}}});
+        }
+      }
+      if (stored.empty()) return stored;  // nobody to deliver to: store nothing
+      std::string next;
+      keys::put_be(next, ref.body_seq, 8);
+      ctx.put(f_bodies, keys::view(group), next);
+      ctx.put(f_bodies, keys::body(group, ref.body_seq), *body);
+      std::string refs;
+      keys::put_be(refs, stored.size(), 8);
+      ctx.put(f_bodies, keys::body_refs(group, ref.body_seq), refs);
+      return stored;
+    }, true, [written = std::move(written)](const result<std::vector<stored_envelope>>& stored) {
+      if (written) written(*stored);
+    });
+  }
+
+  void create_group(const group_id& group, const mailbox_id& creator, std::int64_t now,
+                    completion<std::uint32_t> done) override {
+    submit(std::move(done), [=](write_context& ctx) -> result<std::uint32_t> {
+      std::string ignored;
+      auto s = ctx.get(f_groups, keys::view(group), &ignored);
+      if (s.ok()) return std::unexpected(make_error_code(errc::already_exists));
+      if (!s.IsNotFound()) return std::unexpected(to_error(s));
+      GroupRecord record;
+      record.set_group_id(keys::bytes(group));
+      record.set_created_at(round_down(now, 86'400));
+      auto* member = record.add_members();
+      member->set_mailbox_id(keys::bytes(creator));
+      member->set_facilitator(true);
+      ctx.put(f_groups, keys::view(group), record.SerializeAsString());
+      return 1U;
+    });
+  }
+
+  void update_group(const group_id& group, const mailbox_id& by, std::vector<member_change> add,
+                    std::vector<mailbox_id> remove, completion<std::uint32_t> done) override {
+    submit(std::move(done), [=, this, add = std::move(add), remove = std::move(remove)](
+                                write_context& ctx) -> result<std::uint32_t> {
+      auto record = group_in(ctx, group);
+      if (!record) return std::unexpected(record.error());
+      const bool leaving = add.empty() && remove.size() == 1 && remove.front() == by;
+      if (!is_member(*record, keys::view(by), !leaving))
+        return std::unexpected(make_error_code(errc::not_member));
+      auto* members = record->mutable_members();
+      for (const auto& change : add) {
+        auto it = std::ranges::find_if(*members, [&](const GroupMember& m) {
+          return m.mailbox_id() == keys::view(change.mailbox);
+        });
+        GroupMember* member = it != members->end() ? &*it : record->add_members();
+        member->set_mailbox_id(keys::bytes(change.mailbox));
+        member->set_facilitator(change.facilitator);
+      }
+      for (const auto& gone : remove) {
+        auto it = std::ranges::find_if(*members, [&](const GroupMember& m) {
+          return m.mailbox_id() == keys::view(gone);
+        });
+        if (it != members->end()) members->erase(it);
+      }
+      if (static_cast<std::size_t>(members->size()) > options_.max_group_members)
+        return std::unexpected(make_error_code(errc::group_full));
+      // An empty group is gone; bodies still queued keep their own records.
+      if (members->empty())
+        ctx.del(f_groups, keys::view(group));
+      else
+        ctx.put(f_groups, keys::view(group), record->SerializeAsString());
+      return static_cast<std::uint32_t>(members->size());
+    });
   }
 
   void expire(std::int64_t cutoff, completion<std::size_t> done) override {
@@ -580,14 +723,71 @@ class rocksdb_store final : public store {
     ctx.put(f_queue, keys::queue_prefix(device), value);
   }
 
+  // Deletes a queue entry whose stored value is `value`; the last
+  // reference to a group body deletes the body too.
   result<void> remove_entry(write_context& ctx, const device_address& device,
-                            std::string_view key) {
+                            std::string_view key, std::string_view value) {
     auto counter = load_counter(ctx, device);
     if (!counter) return std::unexpected(counter.error());
+    if (keys::group_ref ref; ref.decode(value)) {
+      const auto refs_key = keys::body_refs(ref.group, ref.body_seq);
+      std::string refs;
+      auto s = ctx.get(f_bodies, refs_key, &refs);
+      if (!s.ok() && !s.IsNotFound()) return std::unexpected(to_error(s));
+      const std::uint64_t left = s.ok() && refs.size() == 8 ? keys::get_be(refs, 0, 8) : 1;
+      if (left <= 1) {
+        ctx.del(f_bodies, keys::body(ref.group, ref.body_seq));
+        ctx.del(f_bodies, refs_key);
+      } else {
+        refs.clear();
+        keys::put_be(refs, left - 1, 8);
+        ctx.put(f_bodies, refs_key, refs);
+      }
+    }
     if ((*counter)->count > 0) --(*counter)->count;
     ctx.del(f_queue, key);
     save_counter(ctx, device, **counter);
     return {};
+  }
+
+  // The push frame of a stored queue entry: the stored frame itself, or a
+  // group reference resolved to a head and the shared body.
+  result<push_frame> push_frame_of(std::uint64_t seq, std::string_view value) {
+    keys::group_ref ref;
+    if (!keys::group_ref::is(value))
+      return push_frame{std::make_shared<const std::string>(value), nullptr};
+    if (!ref.decode(value)) return std::unexpected(make_error_code(errc::corrupt));
+    auto body = std::make_shared<std::string>();
+    auto s = db_->Get(rocksdb::ReadOptions(), cf_[f_bodies], keys::body(ref.group, ref.body_seq),
+                      body.get());
+    if (s.IsNotFound()) return std::unexpected(make_error_code(errc::corrupt));
+    if (!s.ok()) return std::unexpected(to_error(s));
+    return push_frame{group_push_head(seq, ref, body->size()), std::move(body)};
+  }
+
+  // The envelope id and receive time of a stored queue entry.
+  struct entry_facts {
+    envelope_id id{};
+    std::int64_t received_at = 0;
+  };
+  static std::optional<entry_facts> facts_of(std::string_view value) {
+    if (keys::group_ref ref; ref.decode(value)) return entry_facts{ref.envelope, ref.received_at};
+    wire::ServerFrame frame;
+    if (!frame.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
+        frame.envelope().envelope_id().size() != 16)
+      return std::nullopt;
+    return entry_facts{to_array<16>(frame.envelope().envelope_id()),
+                       frame.envelope().received_at()};
+  }
+
+  result<GroupRecord> group_in(write_context& ctx, const group_id& group) {
+    std::string value;
+    auto s = ctx.get(f_groups, keys::view(group), &value);
+    if (s.IsNotFound()) return std::unexpected(make_error_code(errc::not_member));
+    if (!s.ok()) return std::unexpected(to_error(s));
+    GroupRecord record;
+    if (!record.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+    return record;
   }
 
   // Expiry walks the queue in chunks, one writer turn each, so a large
@@ -608,7 +808,7 @@ class rocksdb_store final : public store {
         },
         [=, this](write_context& ctx) -> result<progress> {
           progress p;
-          std::vector<std::string> expired;
+          std::vector<std::pair<std::string, std::string>> expired;
           {
             // Sees this batch too, so an envelope acked a moment ago is not counted twice.
             std::unique_ptr<rocksdb::Iterator> it(ctx.batch.NewIteratorWithBase(
@@ -620,17 +820,17 @@ class rocksdb_store final : public store {
                 break;
               }
               if (it->key().size() != keys::queue_key_size) continue;
-              wire::ServerFrame frame;
-              if (!frame.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
-                continue;  // never delete what we cannot read
-              if (frame.envelope().received_at() < cutoff) expired.push_back(it->key().ToString());
+              auto facts = facts_of(it->value().ToStringView());
+              if (!facts) continue;  // never delete what we cannot read
+              if (facts->received_at < cutoff)
+                expired.emplace_back(it->key().ToString(), it->value().ToString());
             }
             if (!it->status().ok()) return std::unexpected(to_error(it->status()));
           }
-          for (const auto& key : expired) {
+          for (const auto& [key, value] : expired) {
             const device_address device{to_array<16>(std::string_view(key).substr(0, 16)),
                                         static_cast<std::uint32_t>(keys::get_be(key, 16, 4))};
-            auto removed = remove_entry(ctx, device, key);
+            auto removed = remove_entry(ctx, device, key, value);
             if (!removed) return std::unexpected(removed.error());
             ++p.removed;
           }

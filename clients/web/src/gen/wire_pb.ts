@@ -21,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wire.proto.
  */
 export const file_wire: GenFile = /*@__PURE__*/
-  fileDesc("Cgp3aXJlLnByb3RvEgpoYXZlbi53aXJlIpQECgtDbGllbnRGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgEEi8KCHJlZ2lzdGVyGAogASgLMhsuaGF2ZW4ud2lyZS5SZWdpc3RlclJlcXVlc3RIABInCgRhdXRoGAsgASgLMhcuaGF2ZW4ud2lyZS5BdXRoUmVxdWVzdEgAEjoKDnVwbG9hZF9wcmVrZXlzGAwgASgLMiAuaGF2ZW4ud2lyZS5VcGxvYWRQcmVrZXlzUmVxdWVzdEgAEjgKDWZldGNoX3ByZWtleXMYDSABKAsyHy5oYXZlbi53aXJlLkZldGNoUHJla2V5c1JlcXVlc3RIABInCgRzZW5kGA4gASgLMhcuaGF2ZW4ud2lyZS5TZW5kUmVxdWVzdEgAEiUKA2FjaxgPIAEoCzIWLmhhdmVuLndpcmUuQWNrUmVxdWVzdEgAEicKBHBpbmcYECABKAsyFy5oYXZlbi53aXJlLlBpbmdSZXF1ZXN0SAASNAoLdmF1bHRfc3RvcmUYESABKAsyHS5oYXZlbi53aXJlLlZhdWx0U3RvcmVSZXF1ZXN0SAASNgoMdmF1bHRfaGVhZGVyGBIgASgLMh4uaGF2ZW4ud2lyZS5WYXVsdEhlYWRlclJlcXVlc3RIABIyCgp2YXVsdF9vcGVuGBMgASgLMhwuaGF2ZW4ud2lyZS5WYXVsdE9wZW5SZXF1ZXN0SABCBgoEYm9keSKWAQoPUmVnaXN0ZXJSZXF1ZXN0EhQKDGludml0ZV90b2tlbhgBIAEoCRIqCghpZGVudGl0eRgCIAEoCzIYLmhhdmVuLndpcmUuSWRlbnRpdHlLZXlzEhoKEmRldmljZV9zaWduaW5nX2tleRgDIAEoDBISCgphY2Nlc3Nfa2V5GAQgASgMEhEKCXNpZ25hdHVyZRgFIAEoDCJNCgxJZGVudGl0eUtleXMSEwoLc2lnbmluZ19rZXkYASABKAwSDgoGZGhfa2V5GAIgASgMEhgKEGRoX2tleV9zaWduYXR1cmUYAyABKAwiRwoLQXV0aFJlcXVlc3QSEgoKbWFpbGJveF9pZBgBIAEoDBIRCglkZXZpY2VfaWQYAiABKA0SEQoJc2lnbmF0dXJlGAMgASgMIkEKDFNpZ25lZFByZWtleRIKCgJpZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoDCIvCg1PbmVUaW1lUHJla2V5EgoKAmlkGAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwiowEKFFVwbG9hZFByZWtleXNSZXF1ZXN0Ei8KDXNpZ25lZF9wcmVrZXkYASABKAsyGC5oYXZlbi53aXJlLlNpZ25lZFByZWtleRItCgtsYXN0X3Jlc29ydBgCIAEoCzIYLmhhdmVuLndpcmUuU2lnbmVkUHJla2V5EisKCG9uZV90aW1lGAMgAygLMhkuaGF2ZW4ud2lyZS5PbmVUaW1lUHJla2V5Ij0KE0ZldGNoUHJla2V5c1JlcXVlc3QSEgoKbWFpbGJveF9pZBgBIAEoDBISCgphY2Nlc3Nfa2V5GAIgASgMIjIKDURldmljZU1lc3NhZ2USEQoJZGV2aWNlX2lkGAEgASgNEg4KBnNlYWxlZBgCIAEoDCJ3CgtTZW5kUmVxdWVzdBITCgtlbnZlbG9wZV9pZBgBIAEoDBISCgptYWlsYm94X2lkGAIgASgMEhIKCmFjY2Vzc19rZXkYAyABKAwSKwoIbWVzc2FnZXMYBCADKAsyGS5oYXZlbi53aXJlLkRldmljZU1lc3NhZ2UiLgoKQWNrUmVxdWVzdBILCgNzZXEYASABKAQSEwoLZW52ZWxvcGVfaWQYAiABKAwiDQoLUGluZ1JlcXVlc3QiXAoRVmF1bHRTdG9yZVJlcXVlc3QSEAoIdmF1bHRfaWQYASABKAwSDgoGaGVhZGVyGAIgASgMEhUKDWF1dGhfdmVyaWZpZXIYAyABKAwSDgoGc2VhbGVkGAQgASgMIiYKElZhdWx0SGVhZGVyUmVxdWVzdBIQCgh2YXVsdF9pZBgBIAEoDCI2ChBWYXVsdE9wZW5SZXF1ZXN0EhAKCHZhdWx0X2lkGAEgASgMEhAKCGF1dGhfa2V5GAIgASgMIr4FCgtTZXJ2ZXJGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgEEi4KCWNoYWxsZW5nZRgKIAEoCzIZLmhhdmVuLndpcmUuQXV0aENoYWxsZW5nZUgAEi8KCnJlZ2lzdGVyZWQYCyABKAsyGS5oYXZlbi53aXJlLlJlZ2lzdGVyUmVwbHlIABIuCg1hdXRoZW50aWNhdGVkGAwgASgLMhUuaGF2ZW4ud2lyZS5BdXRoUmVwbHlIABI6ChBwcmVrZXlzX3VwbG9hZGVkGA0gASgLMh4uaGF2ZW4ud2lyZS5VcGxvYWRQcmVrZXlzUmVwbHlIABIxCg1wcmVrZXlfYnVuZGxlGA4gASgLMhguaGF2ZW4ud2lyZS5QcmVrZXlCdW5kbGVIABIlCgRzZW50GA8gASgLMhUuaGF2ZW4ud2lyZS5TZW5kUmVwbHlIABIlCgVhY2tlZBgQIAEoCzIULmhhdmVuLndpcmUuQWNrUmVwbHlIABIlCgRwb25nGBEgASgLMhUuaGF2ZW4ud2lyZS5Qb25nUmVwbHlIABIoCghlbnZlbG9wZRgSIAEoCzIULmhhdmVuLndpcmUuRW52ZWxvcGVIABIxCg1xdWV1ZV9kcmFpbmVkGBMgASgLMhguaGF2ZW4ud2lyZS5RdWV1ZURyYWluZWRIABIiCgVlcnJvchgUIAEoCzIRLmhhdmVuLndpcmUuRXJyb3JIABIzCgx2YXVsdF9zdG9yZWQYFSABKAsyGy5oYXZlbi53aXJlLlZhdWx0U3RvcmVSZXBseUgAEjQKDHZhdWx0X2hlYWRlchgWIAEoCzIcLmhhdmVuLndpcmUuVmF1bHRIZWFkZXJSZXBseUgAEjIKDHZhdWx0X29wZW5lZBgXIAEoCzIaLmhhdmVuLndpcmUuVmF1bHRPcGVuUmVwbHlIAEIGCgRib2R5IjEKDUF1dGhDaGFsbGVuZ2USEQoJc2VydmVyX2lkGAEgASgMEg0KBW5vbmNlGAIgASgMImwKDVJlZ2lzdGVyUmVwbHkSEgoKbWFpbGJveF9pZBgBIAEoDBIRCglkZXZpY2VfaWQYAiABKA0SHgoEcm9sZRgDIAEoDjIQLmhhdmVuLndpcmUuUm9sZRIUCgxvcmdhbmlzYXRpb24YBCABKAkiKwoJQXV0aFJlcGx5Eh4KBHJvbGUYASABKA4yEC5oYXZlbi53aXJlLlJvbGUiLQoSVXBsb2FkUHJla2V5c1JlcGx5EhcKD29uZV90aW1lX3N0b3JlZBgBIAEoDSKvAQoNRGV2aWNlUHJla2V5cxIRCglkZXZpY2VfaWQYASABKA0SLwoNc2lnbmVkX3ByZWtleRgCIAEoCzIYLmhhdmVuLndpcmUuU2lnbmVkUHJla2V5EisKCG9uZV90aW1lGAMgASgLMhkuaGF2ZW4ud2lyZS5PbmVUaW1lUHJla2V5Ei0KC2xhc3RfcmVzb3J0GAQgASgLMhguaGF2ZW4ud2lyZS5TaWduZWRQcmVrZXkiegoMUHJla2V5QnVuZGxlEhIKCm1haWxib3hfaWQYASABKAwSKgoIaWRlbnRpdHkYAiABKAsyGC5oYXZlbi53aXJlLklkZW50aXR5S2V5cxIqCgdkZXZpY2VzGAMgAygLMhkuaGF2ZW4ud2lyZS5EZXZpY2VQcmVrZXlzIgsKCVNlbmRSZXBseSIKCghBY2tSZXBseSILCglQb25nUmVwbHkiEQoPVmF1bHRTdG9yZVJlcGx5IjYKEFZhdWx0SGVhZGVyUmVwbHkSDgoGaGVhZGVyGAEgASgMEhIKCnRyaWVzX2xlZnQYAiABKA0iIAoOVmF1bHRPcGVuUmVwbHkSDgoGc2VhbGVkGAEgASgMIlEKCEVudmVsb3BlEgsKA3NlcRgBIAEoBBITCgtlbnZlbG9wZV9pZBgCIAEoDBIOCgZzZWFsZWQYAyABKAwSEwoLcmVjZWl2ZWRfYXQYBCABKAMiDgoMUXVldWVEcmFpbmVkIj0KBUVycm9yEiMKBGNvZGUYASABKA4yFS5oYXZlbi53aXJlLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJKkQKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEhEKDVJPTEVfU1VSVklWT1IQARITCg9ST0xFX0NBU0VXT1JLRVIQAip4CgpQcmVrZXlLaW5kEhsKF1BSRUtFWV9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSUFJFS0VZX0tJTkRfU0lHTkVEEAESGAoUUFJFS0VZX0tJTkRfT05FX1RJTUUQAhIbChdQUkVLRVlfS0lORF9MQVNUX1JFU09SVBADKqcDCglFcnJvckNvZGUSFQoRRVJST1JfVU5TUEVDSUZJRUQQABIZChVFUlJPUl9NQUxGT1JNRURfRlJBTUUQARIZChVFUlJPUl9VTktOT1dOX1JFUVVFU1QQAhIbChdFUlJPUl9OT1RfQVVUSEVOVElDQVRFRBADEh8KG0VSUk9SX0FMUkVBRFlfQVVUSEVOVElDQVRFRBAEEhUKEUVSUk9SX0FVVEhfRkFJTEVEEAUSGAoURVJST1JfSU5WQUxJRF9JTlZJVEUQBhIaChZFUlJPUl9JTlZBTElEX0FSR1VNRU5UEAcSFwoTRVJST1JfQkFEX1NJR05BVFVSRRAIEhcKE0VSUk9SX0FDQ0VTU19ERU5JRUQQCRIYChRFUlJPUl9VTktOT1dOX0RFVklDRRAKEhMKD0VSUk9SX05PVF9GT1VORBALEhYKEkVSUk9SX1JBVEVfTElNSVRFRBAMEhYKEkVSUk9SX1NUT1JBR0VfRlVMTBAOEhUKEUVSUk9SX1VOQVZBSUxBQkxFEA8SFAoQRVJST1JfUVVFVUVfRlVMTBAQIgQIDRANQgJIAWIGcHJvdG8z");
+  fileDesc("Cgp3aXJlLnByb3RvEgpoYXZlbi53aXJlIrgFCgtDbGllbnRGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgEEi8KCHJlZ2lzdGVyGAogASgLMhsuaGF2ZW4ud2lyZS5SZWdpc3RlclJlcXVlc3RIABInCgRhdXRoGAsgASgLMhcuaGF2ZW4ud2lyZS5BdXRoUmVxdWVzdEgAEjoKDnVwbG9hZF9wcmVrZXlzGAwgASgLMiAuaGF2ZW4ud2lyZS5VcGxvYWRQcmVrZXlzUmVxdWVzdEgAEjgKDWZldGNoX3ByZWtleXMYDSABKAsyHy5oYXZlbi53aXJlLkZldGNoUHJla2V5c1JlcXVlc3RIABInCgRzZW5kGA4gASgLMhcuaGF2ZW4ud2lyZS5TZW5kUmVxdWVzdEgAEiUKA2FjaxgPIAEoCzIWLmhhdmVuLndpcmUuQWNrUmVxdWVzdEgAEicKBHBpbmcYECABKAsyFy5oYXZlbi53aXJlLlBpbmdSZXF1ZXN0SAASNAoLdmF1bHRfc3RvcmUYESABKAsyHS5oYXZlbi53aXJlLlZhdWx0U3RvcmVSZXF1ZXN0SAASNgoMdmF1bHRfaGVhZGVyGBIgASgLMh4uaGF2ZW4ud2lyZS5WYXVsdEhlYWRlclJlcXVlc3RIABIyCgp2YXVsdF9vcGVuGBMgASgLMhwuaGF2ZW4ud2lyZS5WYXVsdE9wZW5SZXF1ZXN0SAASNgoMY3JlYXRlX2dyb3VwGBQgASgLMh4uaGF2ZW4ud2lyZS5DcmVhdGVHcm91cFJlcXVlc3RIABI2Cgx1cGRhdGVfZ3JvdXAYFSABKAsyHi5oYXZlbi53aXJlLlVwZGF0ZUdyb3VwUmVxdWVzdEgAEjIKCmdyb3VwX3NlbmQYFiABKAsyHC5oYXZlbi53aXJlLkdyb3VwU2VuZFJlcXVlc3RIAEIGCgRib2R5IpYBCg9SZWdpc3RlclJlcXVlc3QSFAoMaW52aXRlX3Rva2VuGAEgASgJEioKCGlkZW50aXR5GAIgASgLMhguaGF2ZW4ud2lyZS5JZGVudGl0eUtleXMSGgoSZGV2aWNlX3NpZ25pbmdfa2V5GAMgASgMEhIKCmFjY2Vzc19rZXkYBCABKAwSEQoJc2lnbmF0dXJlGAUgASgMIk0KDElkZW50aXR5S2V5cxITCgtzaWduaW5nX2tleRgBIAEoDBIOCgZkaF9rZXkYAiABKAwSGAoQZGhfa2V5X3NpZ25hdHVyZRgDIAEoDCJHCgtBdXRoUmVxdWVzdBISCgptYWlsYm94X2lkGAEgASgMEhEKCWRldmljZV9pZBgCIAEoDRIRCglzaWduYXR1cmUYAyABKAwiQQoMU2lnbmVkUHJla2V5EgoKAmlkGAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIi8KDU9uZVRpbWVQcmVrZXkSCgoCaWQYASABKA0SEgoKcHVibGljX2tleRgCIAEoDCKjAQoUVXBsb2FkUHJla2V5c1JlcXVlc3QSLwoNc2lnbmVkX3ByZWtleRgBIAEoCzIYLmhhdmVuLndpcmUuU2lnbmVkUHJla2V5Ei0KC2xhc3RfcmVzb3J0GAIgASgLMhguaGF2ZW4ud2lyZS5TaWduZWRQcmVrZXkSKwoIb25lX3RpbWUYAyADKAsyGS5oYXZlbi53aXJlLk9uZVRpbWVQcmVrZXkiPQoTRmV0Y2hQcmVrZXlzUmVxdWVzdBISCgptYWlsYm94X2lkGAEgASgMEhIKCmFjY2Vzc19rZXkYAiABKAwiMgoNRGV2aWNlTWVzc2FnZRIRCglkZXZpY2VfaWQYASABKA0SDgoGc2VhbGVkGAIgASgMIncKC1NlbmRSZXF1ZXN0EhMKC2VudmVsb3BlX2lkGAEgASgMEhIKCm1haWxib3hfaWQYAiABKAwSEgoKYWNjZXNzX2tleRgDIAEoDBIrCghtZXNzYWdlcxgEIAMoCzIZLmhhdmVuLndpcmUuRGV2aWNlTWVzc2FnZSIuCgpBY2tSZXF1ZXN0EgsKA3NlcRgBIAEoBBITCgtlbnZlbG9wZV9pZBgCIAEoDCINCgtQaW5nUmVxdWVzdCJcChFWYXVsdFN0b3JlUmVxdWVzdBIQCgh2YXVsdF9pZBgBIAEoDBIOCgZoZWFkZXIYAiABKAwSFQoNYXV0aF92ZXJpZmllchgDIAEoDBIOCgZzZWFsZWQYBCABKAwiJgoSVmF1bHRIZWFkZXJSZXF1ZXN0EhAKCHZhdWx0X2lkGAEgASgMIjYKEFZhdWx0T3BlblJlcXVlc3QSEAoIdmF1bHRfaWQYASABKAwSEAoIYXV0aF9rZXkYAiABKAwiJgoSQ3JlYXRlR3JvdXBSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgMIkgKCU5ld01lbWJlchISCgptYWlsYm94X2lkGAEgASgMEhIKCmFjY2Vzc19rZXkYAiABKAwSEwoLZmFjaWxpdGF0b3IYAyABKAgiWgoSVXBkYXRlR3JvdXBSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgMEiIKA2FkZBgCIAMoCzIVLmhhdmVuLndpcmUuTmV3TWVtYmVyEg4KBnJlbW92ZRgDIAMoDCJJChBHcm91cFNlbmRSZXF1ZXN0EhMKC2VudmVsb3BlX2lkGAEgASgMEhAKCGdyb3VwX2lkGAIgASgMEg4KBnNlYWxlZBgDIAEoDCLnBQoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoBBIuCgljaGFsbGVuZ2UYCiABKAsyGS5oYXZlbi53aXJlLkF1dGhDaGFsbGVuZ2VIABIvCgpyZWdpc3RlcmVkGAsgASgLMhkuaGF2ZW4ud2lyZS5SZWdpc3RlclJlcGx5SAASLgoNYXV0aGVudGljYXRlZBgMIAEoCzIVLmhhdmVuLndpcmUuQXV0aFJlcGx5SAASOgoQcHJla2V5c191cGxvYWRlZBgNIAEoCzIeLmhhdmVuLndpcmUuVXBsb2FkUHJla2V5c1JlcGx5SAASMQoNcHJla2V5X2J1bmRsZRgOIAEoCzIYLmhhdmVuLndpcmUuUHJla2V5QnVuZGxlSAASJQoEc2VudBgPIAEoCzIVLmhhdmVuLndpcmUuU2VuZFJlcGx5SAASJQoFYWNrZWQYECABKAsyFC5oYXZlbi53aXJlLkFja1JlcGx5SAASJQoEcG9uZxgRIAEoCzIVLmhhdmVuLndpcmUuUG9uZ1JlcGx5SAASKAoIZW52ZWxvcGUYEiABKAsyFC5oYXZlbi53aXJlLkVudmVsb3BlSAASMQoNcXVldWVfZHJhaW5lZBgTIAEoCzIYLmhhdmVuLndpcmUuUXVldWVEcmFpbmVkSAASIgoFZXJyb3IYFCABKAsyES5oYXZlbi53aXJlLkVycm9ySAASMwoMdmF1bHRfc3RvcmVkGBUgASgLMhsuaGF2ZW4ud2lyZS5WYXVsdFN0b3JlUmVwbHlIABI0Cgx2YXVsdF9oZWFkZXIYFiABKAsyHC5oYXZlbi53aXJlLlZhdWx0SGVhZGVyUmVwbHlIABIyCgx2YXVsdF9vcGVuZWQYFyABKAsyGi5oYXZlbi53aXJlLlZhdWx0T3BlblJlcGx5SAASJwoFZ3JvdXAYGCABKAsyFi5oYXZlbi53aXJlLkdyb3VwUmVwbHlIAEIGCgRib2R5IjEKDUF1dGhDaGFsbGVuZ2USEQoJc2VydmVyX2lkGAEgASgMEg0KBW5vbmNlGAIgASgMImwKDVJlZ2lzdGVyUmVwbHkSEgoKbWFpbGJveF9pZBgBIAEoDBIRCglkZXZpY2VfaWQYAiABKA0SHgoEcm9sZRgDIAEoDjIQLmhhdmVuLndpcmUuUm9sZRIUCgxvcmdhbmlzYXRpb24YBCABKAkiKwoJQXV0aFJlcGx5Eh4KBHJvbGUYASABKA4yEC5oYXZlbi53aXJlLlJvbGUiLQoSVXBsb2FkUHJla2V5c1JlcGx5EhcKD29uZV90aW1lX3N0b3JlZBgBIAEoDSKvAQoNRGV2aWNlUHJla2V5cxIRCglkZXZpY2VfaWQYASABKA0SLwoNc2lnbmVkX3ByZWtleRgCIAEoCzIYLmhhdmVuLndpcmUuU2lnbmVkUHJla2V5EisKCG9uZV90aW1lGAMgASgLMhkuaGF2ZW4ud2lyZS5PbmVUaW1lUHJla2V5Ei0KC2xhc3RfcmVzb3J0GAQgASgLMhguaGF2ZW4ud2lyZS5TaWduZWRQcmVrZXkiegoMUHJla2V5QnVuZGxlEhIKCm1haWxib3hfaWQYASABKAwSKgoIaWRlbnRpdHkYAiABKAsyGC5oYXZlbi53aXJlLklkZW50aXR5S2V5cxIqCgdkZXZpY2VzGAMgAygLMhkuaGF2ZW4ud2lyZS5EZXZpY2VQcmVrZXlzIgsKCVNlbmRSZXBseSIKCghBY2tSZXBseSILCglQb25nUmVwbHkiEQoPVmF1bHRTdG9yZVJlcGx5Ih0KCkdyb3VwUmVwbHkSDwoHbWVtYmVycxgBIAEoDSI2ChBWYXVsdEhlYWRlclJlcGx5Eg4KBmhlYWRlchgBIAEoDBISCgp0cmllc19sZWZ0GAIgASgNIiAKDlZhdWx0T3BlblJlcGx5Eg4KBnNlYWxlZBgBIAEoDCJRCghFbnZlbG9wZRILCgNzZXEYASABKAQSEwoLZW52ZWxvcGVfaWQYAiABKAwSDgoGc2VhbGVkGAMgASgMEhMKC3JlY2VpdmVkX2F0GAQgASgDIg4KDFF1ZXVlRHJhaW5lZCI9CgVFcnJvchIjCgRjb2RlGAEgASgOMhUuaGF2ZW4ud2lyZS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCSpECgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIRCg1ST0xFX1NVUlZJVk9SEAESEwoPUk9MRV9DQVNFV09SS0VSEAIqeAoKUHJla2V5S2luZBIbChdQUkVLRVlfS0lORF9VTlNQRUNJRklFRBAAEhYKElBSRUtFWV9LSU5EX1NJR05FRBABEhgKFFBSRUtFWV9LSU5EX09ORV9USU1FEAISGwoXUFJFS0VZX0tJTkRfTEFTVF9SRVNPUlQQAyq9AwoJRXJyb3JDb2RlEhUKEUVSUk9SX1VOU1BFQ0lGSUVEEAASGQoVRVJST1JfTUFMRk9STUVEX0ZSQU1FEAESGQoVRVJST1JfVU5LTk9XTl9SRVFVRVNUEAISGwoXRVJST1JfTk9UX0FVVEhFTlRJQ0FURUQQAxIfChtFUlJPUl9BTFJFQURZX0FVVEhFTlRJQ0FURUQQBBIVChFFUlJPUl9BVVRIX0ZBSUxFRBAFEhgKFEVSUk9SX0lOVkFMSURfSU5WSVRFEAYSGgoWRVJST1JfSU5WQUxJRF9BUkdVTUVOVBAHEhcKE0VSUk9SX0JBRF9TSUdOQVRVUkUQCBIXChNFUlJPUl9BQ0NFU1NfREVOSUVEEAkSGAoURVJST1JfVU5LTk9XTl9ERVZJQ0UQChITCg9FUlJPUl9OT1RfRk9VTkQQCxIWChJFUlJPUl9SQVRFX0xJTUlURUQQDBIWChJFUlJPUl9TVE9SQUdFX0ZVTEwQDhIVChFFUlJPUl9VTkFWQUlMQUJMRRAPEhQKEEVSUk9SX1FVRVVFX0ZVTEwQEBIUChBFUlJPUl9HUk9VUF9GVUxMEBEiBAgNEA1CAkgBYgZwcm90bzM");
 
 /**
  * @generated from message haven.wire.ClientFrame
@@ -95,6 +95,24 @@ export type ClientFrame = Message<"haven.wire.ClientFrame"> & {
      */
     value: VaultOpenRequest;
     case: "vaultOpen";
+  } | {
+    /**
+     * @generated from field: haven.wire.CreateGroupRequest create_group = 20;
+     */
+    value: CreateGroupRequest;
+    case: "createGroup";
+  } | {
+    /**
+     * @generated from field: haven.wire.UpdateGroupRequest update_group = 21;
+     */
+    value: UpdateGroupRequest;
+    case: "updateGroup";
+  } | {
+    /**
+     * @generated from field: haven.wire.GroupSendRequest group_send = 22;
+     */
+    value: GroupSendRequest;
+    case: "groupSend";
   } | { case: undefined; value?: undefined };
 };
 
@@ -513,6 +531,124 @@ export const VaultOpenRequestSchema: GenMessage<VaultOpenRequest> = /*@__PURE__*
   messageDesc(file_wire, 14);
 
 /**
+ * Creates a group with the caller as its only member and facilitator.
+ *
+ * @generated from message haven.wire.CreateGroupRequest
+ */
+export type CreateGroupRequest = Message<"haven.wire.CreateGroupRequest"> & {
+  /**
+   * 16 random bytes chosen by the client
+   *
+   * @generated from field: bytes group_id = 1;
+   */
+  groupId: Uint8Array;
+};
+
+/**
+ * Describes the message haven.wire.CreateGroupRequest.
+ * Use `create(CreateGroupRequestSchema)` to create a new message.
+ */
+export const CreateGroupRequestSchema: GenMessage<CreateGroupRequest> = /*@__PURE__*/
+  messageDesc(file_wire, 15);
+
+/**
+ * A member to add: the caller must present the mailbox's access key, as
+ * for a 1:1 send, so nobody is put in a group by a stranger.
+ *
+ * @generated from message haven.wire.NewMember
+ */
+export type NewMember = Message<"haven.wire.NewMember"> & {
+  /**
+   * @generated from field: bytes mailbox_id = 1;
+   */
+  mailboxId: Uint8Array;
+
+  /**
+   * @generated from field: bytes access_key = 2;
+   */
+  accessKey: Uint8Array;
+
+  /**
+   * @generated from field: bool facilitator = 3;
+   */
+  facilitator: boolean;
+};
+
+/**
+ * Describes the message haven.wire.NewMember.
+ * Use `create(NewMemberSchema)` to create a new message.
+ */
+export const NewMemberSchema: GenMessage<NewMember> = /*@__PURE__*/
+  messageDesc(file_wire, 16);
+
+/**
+ * Facilitators add and remove members (at most 256 changes per request,
+ * 1,000 members per group); any member may remove itself. Removals apply
+ * after additions. Unknown group, non-member and non-facilitator all get
+ * ERROR_ACCESS_DENIED.
+ *
+ * @generated from message haven.wire.UpdateGroupRequest
+ */
+export type UpdateGroupRequest = Message<"haven.wire.UpdateGroupRequest"> & {
+  /**
+   * @generated from field: bytes group_id = 1;
+   */
+  groupId: Uint8Array;
+
+  /**
+   * @generated from field: repeated haven.wire.NewMember add = 2;
+   */
+  add: NewMember[];
+
+  /**
+   * mailbox ids
+   *
+   * @generated from field: repeated bytes remove = 3;
+   */
+  remove: Uint8Array[];
+};
+
+/**
+ * Describes the message haven.wire.UpdateGroupRequest.
+ * Use `create(UpdateGroupRequestSchema)` to create a new message.
+ */
+export const UpdateGroupRequestSchema: GenMessage<UpdateGroupRequest> = /*@__PURE__*/
+  messageDesc(file_wire, 17);
+
+/**
+ * One sealed body (a sender-key message) for every device of every member
+ * but the sending device. The body is stored once; each device's queue
+ * refers to it. Answered with SendReply once durable, like SendRequest.
+ *
+ * @generated from message haven.wire.GroupSendRequest
+ */
+export type GroupSendRequest = Message<"haven.wire.GroupSendRequest"> & {
+  /**
+   * 16 random bytes chosen by the sender
+   *
+   * @generated from field: bytes envelope_id = 1;
+   */
+  envelopeId: Uint8Array;
+
+  /**
+   * @generated from field: bytes group_id = 2;
+   */
+  groupId: Uint8Array;
+
+  /**
+   * @generated from field: bytes sealed = 3;
+   */
+  sealed: Uint8Array;
+};
+
+/**
+ * Describes the message haven.wire.GroupSendRequest.
+ * Use `create(GroupSendRequestSchema)` to create a new message.
+ */
+export const GroupSendRequestSchema: GenMessage<GroupSendRequest> = /*@__PURE__*/
+  messageDesc(file_wire, 18);
+
+/**
  * @generated from message haven.wire.ServerFrame
  */
 export type ServerFrame = Message<"haven.wire.ServerFrame"> & {
@@ -608,6 +744,12 @@ export type ServerFrame = Message<"haven.wire.ServerFrame"> & {
      */
     value: VaultOpenReply;
     case: "vaultOpened";
+  } | {
+    /**
+     * @generated from field: haven.wire.GroupReply group = 24;
+     */
+    value: GroupReply;
+    case: "group";
   } | { case: undefined; value?: undefined };
 };
 
@@ -616,7 +758,7 @@ export type ServerFrame = Message<"haven.wire.ServerFrame"> & {
  * Use `create(ServerFrameSchema)` to create a new message.
  */
 export const ServerFrameSchema: GenMessage<ServerFrame> = /*@__PURE__*/
-  messageDesc(file_wire, 15);
+  messageDesc(file_wire, 19);
 
 /**
  * First frame on every connection. The nonce is fresh per connection and
@@ -641,7 +783,7 @@ export type AuthChallenge = Message<"haven.wire.AuthChallenge"> & {
  * Use `create(AuthChallengeSchema)` to create a new message.
  */
 export const AuthChallengeSchema: GenMessage<AuthChallenge> = /*@__PURE__*/
-  messageDesc(file_wire, 16);
+  messageDesc(file_wire, 20);
 
 /**
  * @generated from message haven.wire.RegisterReply
@@ -673,7 +815,7 @@ export type RegisterReply = Message<"haven.wire.RegisterReply"> & {
  * Use `create(RegisterReplySchema)` to create a new message.
  */
 export const RegisterReplySchema: GenMessage<RegisterReply> = /*@__PURE__*/
-  messageDesc(file_wire, 17);
+  messageDesc(file_wire, 21);
 
 /**
  * @generated from message haven.wire.AuthReply
@@ -690,7 +832,7 @@ export type AuthReply = Message<"haven.wire.AuthReply"> & {
  * Use `create(AuthReplySchema)` to create a new message.
  */
 export const AuthReplySchema: GenMessage<AuthReply> = /*@__PURE__*/
-  messageDesc(file_wire, 18);
+  messageDesc(file_wire, 22);
 
 /**
  * @generated from message haven.wire.UploadPrekeysReply
@@ -709,7 +851,7 @@ export type UploadPrekeysReply = Message<"haven.wire.UploadPrekeysReply"> & {
  * Use `create(UploadPrekeysReplySchema)` to create a new message.
  */
 export const UploadPrekeysReplySchema: GenMessage<UploadPrekeysReply> = /*@__PURE__*/
-  messageDesc(file_wire, 19);
+  messageDesc(file_wire, 23);
 
 /**
  * @generated from message haven.wire.DevicePrekeys
@@ -745,7 +887,7 @@ export type DevicePrekeys = Message<"haven.wire.DevicePrekeys"> & {
  * Use `create(DevicePrekeysSchema)` to create a new message.
  */
 export const DevicePrekeysSchema: GenMessage<DevicePrekeys> = /*@__PURE__*/
-  messageDesc(file_wire, 20);
+  messageDesc(file_wire, 24);
 
 /**
  * @generated from message haven.wire.PrekeyBundle
@@ -772,7 +914,7 @@ export type PrekeyBundle = Message<"haven.wire.PrekeyBundle"> & {
  * Use `create(PrekeyBundleSchema)` to create a new message.
  */
 export const PrekeyBundleSchema: GenMessage<PrekeyBundle> = /*@__PURE__*/
-  messageDesc(file_wire, 21);
+  messageDesc(file_wire, 25);
 
 /**
  * @generated from message haven.wire.SendReply
@@ -785,7 +927,7 @@ export type SendReply = Message<"haven.wire.SendReply"> & {
  * Use `create(SendReplySchema)` to create a new message.
  */
 export const SendReplySchema: GenMessage<SendReply> = /*@__PURE__*/
-  messageDesc(file_wire, 22);
+  messageDesc(file_wire, 26);
 
 /**
  * @generated from message haven.wire.AckReply
@@ -798,7 +940,7 @@ export type AckReply = Message<"haven.wire.AckReply"> & {
  * Use `create(AckReplySchema)` to create a new message.
  */
 export const AckReplySchema: GenMessage<AckReply> = /*@__PURE__*/
-  messageDesc(file_wire, 23);
+  messageDesc(file_wire, 27);
 
 /**
  * @generated from message haven.wire.PongReply
@@ -811,7 +953,7 @@ export type PongReply = Message<"haven.wire.PongReply"> & {
  * Use `create(PongReplySchema)` to create a new message.
  */
 export const PongReplySchema: GenMessage<PongReply> = /*@__PURE__*/
-  messageDesc(file_wire, 24);
+  messageDesc(file_wire, 28);
 
 /**
  * @generated from message haven.wire.VaultStoreReply
@@ -824,7 +966,28 @@ export type VaultStoreReply = Message<"haven.wire.VaultStoreReply"> & {
  * Use `create(VaultStoreReplySchema)` to create a new message.
  */
 export const VaultStoreReplySchema: GenMessage<VaultStoreReply> = /*@__PURE__*/
-  messageDesc(file_wire, 25);
+  messageDesc(file_wire, 29);
+
+/**
+ * Answers CreateGroupRequest and UpdateGroupRequest.
+ *
+ * @generated from message haven.wire.GroupReply
+ */
+export type GroupReply = Message<"haven.wire.GroupReply"> & {
+  /**
+   * members after the change
+   *
+   * @generated from field: uint32 members = 1;
+   */
+  members: number;
+};
+
+/**
+ * Describes the message haven.wire.GroupReply.
+ * Use `create(GroupReplySchema)` to create a new message.
+ */
+export const GroupReplySchema: GenMessage<GroupReply> = /*@__PURE__*/
+  messageDesc(file_wire, 30);
 
 /**
  * @generated from message haven.wire.VaultHeaderReply
@@ -848,7 +1011,7 @@ export type VaultHeaderReply = Message<"haven.wire.VaultHeaderReply"> & {
  * Use `create(VaultHeaderReplySchema)` to create a new message.
  */
 export const VaultHeaderReplySchema: GenMessage<VaultHeaderReply> = /*@__PURE__*/
-  messageDesc(file_wire, 26);
+  messageDesc(file_wire, 31);
 
 /**
  * @generated from message haven.wire.VaultOpenReply
@@ -865,7 +1028,7 @@ export type VaultOpenReply = Message<"haven.wire.VaultOpenReply"> & {
  * Use `create(VaultOpenReplySchema)` to create a new message.
  */
 export const VaultOpenReplySchema: GenMessage<VaultOpenReply> = /*@__PURE__*/
-  messageDesc(file_wire, 27);
+  messageDesc(file_wire, 32);
 
 /**
  * A stored envelope pushed to its device, oldest first. Keep it until your
@@ -902,7 +1065,7 @@ export type Envelope = Message<"haven.wire.Envelope"> & {
  * Use `create(EnvelopeSchema)` to create a new message.
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
-  messageDesc(file_wire, 28);
+  messageDesc(file_wire, 33);
 
 /**
  * Everything queued when the connection logged in has been pushed.
@@ -917,7 +1080,7 @@ export type QueueDrained = Message<"haven.wire.QueueDrained"> & {
  * Use `create(QueueDrainedSchema)` to create a new message.
  */
 export const QueueDrainedSchema: GenMessage<QueueDrained> = /*@__PURE__*/
-  messageDesc(file_wire, 29);
+  messageDesc(file_wire, 34);
 
 /**
  * @generated from message haven.wire.Error
@@ -941,7 +1104,7 @@ export type Error = Message<"haven.wire.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_wire, 30);
+  messageDesc(file_wire, 35);
 
 /**
  * @generated from enum haven.wire.Role
@@ -1117,6 +1280,13 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_QUEUE_FULL = 16;
    */
   ERROR_QUEUE_FULL = 16,
+
+  /**
+   * the group would have more than 1,000 members
+   *
+   * @generated from enum value: ERROR_GROUP_FULL = 17;
+   */
+  ERROR_GROUP_FULL = 17,
 }
 
 /**

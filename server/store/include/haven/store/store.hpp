@@ -1,6 +1,6 @@
 #pragma once
 // The relay's durable state: accounts, prekeys, per-device envelope queues,
-// organisations and invites.
+// groups and their message bodies, organisations and invites.
 //
 // Reads are synchronous and thread-safe. Every change goes through one
 // writer thread that group-commits: the changes of all requests waiting at
@@ -37,6 +37,7 @@ using envelope_id = std::array<std::uint8_t, 16>;
 using org_id = std::array<std::uint8_t, 16>;
 using token_hash = std::array<std::uint8_t, 32>;
 using vault_id = std::array<std::uint8_t, 16>;
+using group_id = std::array<std::uint8_t, 16>;
 using verifier = std::array<std::uint8_t, 32>;
 
 struct device_address {
@@ -58,6 +59,8 @@ enum class errc {
   shutting_down,     // the store is closing and takes no more changes
   locked,            // another process (a running havend) holds the directory
   not_owner,         // the vault id belongs to another mailbox
+  not_member,        // no such group, or the caller may not do this in it
+  group_full,        // the group would exceed max_group_members
 };
 [[nodiscard]] const std::error_category& category() noexcept;
 [[nodiscard]] std::error_code make_error_code(errc e) noexcept;
@@ -72,17 +75,31 @@ struct options {
   std::size_t max_queue_per_device = 10'000;
   std::size_t max_one_time_prekeys = 1'000;
   std::size_t max_batch_requests = 4'096;
+  std::size_t max_group_members = 1'000;
   // The file system RocksDB writes through; null is the real one. Tests
   // pass a fault-injecting one. Must outlive the store.
   rocksdb::Env* env = nullptr;
 };
 
-// One envelope waiting in a device's queue. `frame` is the exact
-// ServerFrame push (request id 0, Envelope body) as stored, so delivery
-// sends it without re-encoding or copying.
+// The bytes of one ServerFrame push (request id 0, Envelope body), to be
+// written back to back as one WebSocket message. A 1:1 envelope is stored
+// as its frame and is all `head`; a group envelope's `body` is the group
+// message, one buffer shared by every member's frame, so fan-out copies
+// only the ~40-byte head.
+struct push_frame {
+  std::shared_ptr<const std::string> head;
+  std::shared_ptr<const std::string> body;  // null for a 1:1 envelope
+
+  [[nodiscard]] std::size_t size() const noexcept {
+    return head->size() + (body ? body->size() : 0);
+  }
+  [[nodiscard]] std::string bytes() const { return *head + (body ? *body : std::string()); }
+};
+
+// One envelope waiting in a device's queue.
 struct queued_envelope {
   std::uint64_t seq = 0;
-  std::shared_ptr<const std::string> frame;
+  push_frame frame;
 };
 
 struct device_envelope {
@@ -108,6 +125,11 @@ struct invite {
   org_id org{};
   wire::Role role = wire::ROLE_UNSPECIFIED;
   std::int64_t expires_at = 0;
+};
+
+struct member_change {
+  mailbox_id mailbox{};
+  bool facilitator = false;
 };
 
 struct vault_header_info {
@@ -161,11 +183,35 @@ class store {
                        completion<std::vector<stored_envelope>> done,
                        written_hook written = {}) = 0;
 
+  // Stores `sealed` once and a reference to it, with the next sequence
+  // number, in the queue of every device of every member except `from`.
+  // A device whose queue is full misses this message rather than blocking
+  // the group. Errors: not_member (no such group, or `from` is not in it),
+  // no_space, io_error; `written` and a failed sync as for enqueue.
+  virtual void enqueue_group(const group_id& group, const device_address& from,
+                             const envelope_id& id, std::string sealed,
+                             std::int64_t received_at,
+                             completion<std::vector<stored_envelope>> done,
+                             written_hook written = {}) = 0;
+
   // Deletes the envelope at `seq` only if its id is `id`; not_found if there
   // is none at seq or it carries another id (nothing is deleted then).
   // Not synced on its own: after a crash an acked envelope may come again.
   virtual void ack(const device_address& device, std::uint64_t seq, const envelope_id& id,
                    completion<void> done) = 0;
+
+  // Creates a group whose only member and facilitator is `creator`;
+  // returns the member count (1). Errors: already_exists.
+  virtual void create_group(const group_id& group, const mailbox_id& creator, std::int64_t now,
+                            completion<std::uint32_t> done) = 0;
+
+  // Adds (or changes the role of) then removes members; returns the member
+  // count. `by` must be a facilitator, except that a member may remove
+  // itself alone. The caller has checked the added mailboxes' access keys.
+  // Errors: not_member, group_full.
+  virtual void update_group(const group_id& group, const mailbox_id& by,
+                            std::vector<member_change> add, std::vector<mailbox_id> remove,
+                            completion<std::uint32_t> done) = 0;
 
   // Deletes every envelope received before `cutoff`; returns how many.
   virtual void expire(std::int64_t cutoff, completion<std::size_t> done) = 0;

@@ -1,0 +1,212 @@
+// Server-side groups in the store: membership rules, one stored body per
+// group message, and the body's deletion with its last reference.
+
+#include <catch2/catch.hpp>
+
+#include <rocksdb/db.h>
+
+#include "store_fixture.hpp"
+
+using namespace haven::store;
+using namespace haven::store::test;
+
+namespace {
+
+const group_id k_group = filled<16>(0x6e);
+
+// Keys in one column family, read straight from the closed store's files.
+std::size_t count_keys(fixture& f, const std::string& family) {
+  f.db->close();
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), f.opts.directory.string(), &names)
+              .ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), f.opts.directory.string(), families,
+                                       &handles, &raw)
+              .ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == family) {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[i]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
+    }
+    REQUIRE(db->DestroyColumnFamilyHandle(handles[i]).ok());
+  }
+  db.reset();
+  f.open();
+  return count;
+}
+
+result<std::uint32_t> create(fixture& f, const mailbox_id& creator, const group_id& g = k_group) {
+  return wait_for<std::uint32_t>([&](auto done) { f.db->create_group(g, creator, k_now, done); });
+}
+
+result<std::uint32_t> update(fixture& f, const mailbox_id& by, std::vector<member_change> add,
+                             std::vector<mailbox_id> remove = {}) {
+  return wait_for<std::uint32_t>(
+      [&](auto done) { f.db->update_group(k_group, by, add, remove, done); });
+}
+
+result<std::vector<stored_envelope>> group_send(fixture& f, const mailbox_id& from,
+                                                std::uint8_t id_tag, std::int64_t at = k_now) {
+  return wait_for<std::vector<stored_envelope>>([&](auto done) {
+    f.db->enqueue_group(k_group, {from, 1}, filled<16>(id_tag),
+                        "group body " + std::to_string(id_tag), at, done);
+  });
+}
+
+result<void> ack(fixture& f, const mailbox_id& m, const haven::wire::Envelope& e) {
+  return wait_for<void>([&](auto done) {
+    envelope_id id{};
+    std::copy(e.envelope_id().begin(), e.envelope_id().end(), id.begin());
+    f.db->ack({m, 1}, e.seq(), id, done);
+  });
+}
+
+// A group of `alice` (facilitator), `bob` and `carol`.
+struct group_fixture : fixture {
+  mailbox_id alice = make_account(1), bob = make_account(2), carol = make_account(3);
+  explicit group_fixture(std::size_t max_queue = 10'000) : fixture(max_queue) {
+    REQUIRE(create(*this, alice) == 1U);
+    REQUIRE(update(*this, alice, {{bob, false}, {carol, false}}) == 3U);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a group message is stored once and queued for every member but the sender",
+          "[store][group]") {
+  group_fixture f;
+  auto sent = group_send(f, f.alice, 7);
+  REQUIRE(sent.has_value());
+  REQUIRE(sent->size() == 2);
+  // One body buffer shared by both pushes.
+  CHECK((*sent)[0].envelope.frame.body == (*sent)[1].envelope.frame.body);
+  CHECK(f.db->read_queue({f.alice, 1}, 0, 10)->empty());
+  for (const auto& member : {f.bob, f.carol}) {
+    auto q = f.db->read_queue({member, 1}, 0, 10);
+    REQUIRE(q.has_value());
+    REQUIRE(q->size() == 1);
+    const auto e = envelope_of(q->front());
+    CHECK(e.seq() == 1);
+    CHECK(e.envelope_id() == std::string(16, '\x07'));
+    CHECK(e.sealed() == "group body 7");
+    CHECK(e.received_at() == k_now - k_now % 60);
+  }
+  // The pushed frame parses to the same envelope as the stored one.
+  haven::wire::ServerFrame pushed;
+  REQUIRE(pushed.ParseFromString((*sent)[0].envelope.frame.bytes()));
+  CHECK(pushed.envelope().sealed() == "group body 7");
+  CHECK(pushed.request_id() == 0);
+  // Per group message: the body, its reference count, and the body counter.
+  CHECK(count_keys(f, "bodies") == 3);
+}
+
+TEST_CASE("group and 1:1 envelopes share one queue in sequence order", "[store][group]") {
+  group_fixture f;
+  REQUIRE(f.send(f.bob, 1).has_value());
+  REQUIRE(group_send(f, f.alice, 2).has_value());
+  REQUIRE(f.send(f.bob, 3).has_value());
+  auto q = f.db->read_queue({f.bob, 1}, 0, 10);
+  REQUIRE(q->size() == 3);
+  CHECK(envelope_of((*q)[0]).sealed() == "sealed-1");
+  CHECK(envelope_of((*q)[1]).sealed() == "group body 2");
+  CHECK(envelope_of((*q)[2]).sealed() == "sealed-3");
+  for (std::size_t i = 0; i < 3; ++i) CHECK(envelope_of((*q)[i]).seq() == i + 1);
+}
+
+TEST_CASE("the last ack of a group message deletes its body, and a wrong id deletes nothing",
+          "[store][group]") {
+  group_fixture f;
+  REQUIRE(group_send(f, f.alice, 7).has_value());
+  const auto bob_copy = envelope_of(f.db->read_queue({f.bob, 1}, 0, 10)->front());
+  auto wrong = bob_copy;
+  wrong.set_envelope_id(std::string(16, '\x08'));
+  CHECK(ack(f, f.bob, wrong).error() == errc::not_found);
+  REQUIRE(ack(f, f.bob, bob_copy).has_value());
+  CHECK(ack(f, f.bob, bob_copy).error() == errc::not_found);
+  CHECK(f.db->read_queue({f.bob, 1}, 0, 10)->empty());
+
+  // Carol still reads it, after a restart too.
+  f.reopen();
+  auto carol_q = f.db->read_queue({f.carol, 1}, 0, 10);
+  REQUIRE(carol_q->size() == 1);
+  CHECK(envelope_of(carol_q->front()).sealed() == "group body 7");
+  CHECK(count_keys(f, "bodies") == 3);
+  REQUIRE(ack(f, f.carol, envelope_of(carol_q->front())).has_value());
+  CHECK(count_keys(f, "bodies") == 1);  // only the group's body counter is left
+}
+
+TEST_CASE("expiry deletes group references and then the body", "[store][group]") {
+  group_fixture f;
+  REQUIRE(group_send(f, f.alice, 1, k_now - 7200).has_value());
+  REQUIRE(group_send(f, f.alice, 2, k_now).has_value());
+  auto removed = wait_for<std::size_t>([&](auto done) { f.db->expire(k_now - 3600, done); });
+  REQUIRE(removed == 2U);
+  for (const auto& member : {f.bob, f.carol}) {
+    auto q = f.db->read_queue({member, 1}, 0, 10);
+    REQUIRE(q->size() == 1);
+    CHECK(envelope_of(q->front()).sealed() == "group body 2");
+  }
+  CHECK(count_keys(f, "bodies") == 3);  // the second message's body and count, the counter
+}
+
+TEST_CASE("only facilitators change a group, a member may leave, and strangers are refused",
+          "[store][group]") {
+  group_fixture f;
+  const auto dave = f.make_account(4);
+  CHECK(create(f, dave).error() == errc::already_exists);
+  CHECK(update(f, f.bob, {{dave, false}}).error() == errc::not_member);
+  CHECK(update(f, f.bob, {}, {f.carol}).error() == errc::not_member);
+  CHECK(update(f, dave, {}, {dave}).error() == errc::not_member);
+  CHECK(group_send(f, dave, 1).error() == errc::not_member);
+  CHECK(wait_for<std::uint32_t>([&](auto done) {
+          f.db->update_group(filled<16>(0x01), f.alice, {}, {f.bob}, done);
+        }).error() == errc::not_member);
+
+  REQUIRE(update(f, f.bob, {}, {f.bob}) == 2U);  // bob leaves
+  CHECK(group_send(f, f.bob, 2).error() == errc::not_member);
+  auto sent = group_send(f, f.alice, 3);
+  REQUIRE(sent.has_value());
+  REQUIRE(sent->size() == 1);
+  CHECK(sent->front().address.mailbox == f.carol);
+  CHECK(f.db->read_queue({f.bob, 1}, 0, 10)->empty());
+
+  // A facilitator made by alice may add; the last member leaving ends the group.
+  REQUIRE(update(f, f.alice, {{f.carol, true}}) == 2U);
+  REQUIRE(update(f, f.carol, {{dave, false}}) == 3U);
+  REQUIRE(update(f, f.alice, {}, {f.alice}) == 2U);
+  REQUIRE(update(f, f.carol, {}, {dave}) == 1U);
+  REQUIRE(update(f, f.carol, {}, {f.carol}) == 0U);
+  CHECK(group_send(f, f.carol, 4).error() == errc::not_member);
+  CHECK(create(f, dave) == 1U);
+}
+
+TEST_CASE("a group holds at most max_group_members", "[store][group]") {
+  fixture f;
+  f.opts.max_group_members = 3;
+  f.reopen();
+  const auto a = f.make_account(1), b = f.make_account(2), c = f.make_account(3),
+             d = f.make_account(4);
+  REQUIRE(create(f, a) == 1U);
+  CHECK(update(f, a, {{b, false}, {c, false}, {d, false}}).error() == errc::group_full);
+  REQUIRE(update(f, a, {{b, false}, {c, false}}) == 3U);
+  CHECK(update(f, a, {{d, false}}).error() == errc::group_full);
+  REQUIRE(update(f, a, {{d, false}}, {b}) == 3U);  // removals count too
+}
+
+TEST_CASE("a member whose queue is full misses a group message; the others get it",
+          "[store][group]") {
+  group_fixture f(2);
+  REQUIRE(f.send(f.bob, 1).has_value());
+  REQUIRE(f.send(f.bob, 2).has_value());
+  auto sent = group_send(f, f.alice, 3);
+  REQUIRE(sent.has_value());
+  REQUIRE(sent->size() == 1);
+  CHECK(sent->front().address.mailbox == f.carol);
+  CHECK(f.db->read_queue({f.bob, 1}, 0, 10)->size() == 2);
+}
