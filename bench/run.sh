@@ -17,6 +17,10 @@
 #        paced at 1,000 msg/s                   [BENCH_RATE_MESSAGES 200 per connection]
 #        paced at 10,000 msg/s                  [BENCH_RATE2_MESSAGES 1000 per connection]
 #        offline queue, then drain              [BENCH_OFFLINE_MESSAGES 1000 per recipient]
+#        group fan-out: one group (havend) or topic (Mosquitto) of 1,000
+#        members, each message to every member but its sender
+#                                               [BENCH_FANOUT_MEMBERS 1000, BENCH_FANOUT_SENDERS 1,
+#                                                BENCH_FANOUT_MESSAGES 200 per sender]
 #        idle connections: as many as the open-file limit allows, memory each
 #                                               [BENCH_IDLE_CONNECTIONS: soft limit - 100]
 #   3. havend start-up with 1,000,000 queued envelopes (bench/startup)
@@ -49,6 +53,9 @@ rate_messages=${BENCH_RATE_MESSAGES:-200}
 rate2=10000
 rate2_messages=${BENCH_RATE2_MESSAGES:-1000}
 offline_messages=${BENCH_OFFLINE_MESSAGES:-1000}
+fanout_members=${BENCH_FANOUT_MEMBERS:-1000}
+fanout_senders=${BENCH_FANOUT_SENDERS:-1}
+fanout_messages=${BENCH_FANOUT_MESSAGES:-200}
 startup_accounts=${BENCH_STARTUP_ACCOUNTS:-1000}
 startup_per_account=${BENCH_STARTUP_PER_ACCOUNT:-1000}
 rocksdb_sync_writes=${BENCH_ROCKSDB_SYNC_WRITES:-3000}
@@ -126,6 +133,10 @@ ulimit -n "$nofile_hard" 2>/dev/null || true
 nofile_soft=$(ulimit -Sn)
 idle_connections=${BENCH_IDLE_CONNECTIONS:-$((nofile_soft - 100))}
 say "open files: soft limit $nofile_soft0 raised to $nofile_soft (hard $nofile_hard); $idle_connections idle connections"
+# Fan-out: mqtt_loadgen holds three descriptors per client (libmosquitto's
+# wake-up socketpair), the servers one per member.
+((nofile_soft >= 3 * fanout_members + 100)) ||
+  die "the fan-out runs need an open-file limit of $((3 * fanout_members + 100)); it is $nofile_soft"
 
 ticks=$(getconf CLK_TCK)
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
@@ -208,7 +219,7 @@ data=$work/havend-data
   2>>"$work/havend.log" || die "havend admin create-org failed (see $work/havend.log)"
 # One pool of invite tokens (`admin invite` prints at most 1,000 a call);
 # each run takes the next slice.
-invites_needed=$((connections * (5 + $(wc -w <<<"$sweep"))))  # offline takes 2N
+invites_needed=$((connections * (5 + $(wc -w <<<"$sweep")) + fanout_members))  # offline takes 2N
 : >"$work/invites.txt"
 left=$invites_needed
 while ((left > 0)); do
@@ -231,11 +242,13 @@ run_args() {  # KIND [WINDOW] -> the flags of that run
     rate) echo "--mode online --connections $connections --messages $rate_messages --size $size --window $window --rate $rate" ;;
     rate2) echo "--mode online --connections $connections --messages $rate2_messages --size $size --window $window --rate $rate2" ;;
     offline) echo "--mode offline --connections $connections --messages $offline_messages --size $size --window $window" ;;
+    fanout) echo "--mode fanout --connections $fanout_members --senders $fanout_senders --messages $fanout_messages --size $size --window $window" ;;
   esac
 }
 havend_run() {  # NAME KIND [WINDOW]
   local name=$1 kind=$2 needed=$connections
   [[ $kind == offline ]] && needed=$((2 * connections))
+  [[ $kind == fanout ]] && needed=$fanout_members
   take_invites "$needed" "$work/invites-$name.txt"
   say "havend: $name"
   # shellcheck disable=SC2046 # the flags are a word list on purpose
@@ -253,6 +266,7 @@ for w in $sweep; do havend_run "sweep-$w" sweep "$w"; done
 havend_run rate rate
 havend_run rate2 rate2
 havend_run offline offline
+havend_run fanout fanout
 read -r havend_other_cpu havend_wall <<<"$(block_end)"
 say "stopping havend (SIGTERM)"
 stop_server havend
@@ -300,6 +314,7 @@ for w in $sweep; do mqtt_run "sweep-$w" sweep "$w"; done
 mqtt_run rate rate
 mqtt_run rate2 rate2
 mqtt_run offline offline
+mqtt_run fanout fanout
 read -r mosquitto_other_cpu mosquitto_wall <<<"$(block_end)"
 mosquitto_db=$(stat -c %s "$work/mosquitto/mosquitto.db" 2>/dev/null || echo 0)
 say "stopping mosquitto (SIGTERM; it writes its database)"
@@ -365,6 +380,14 @@ fmt() {  # VALUE DECIMALS [1: whole number with thousands separators]
   fi
 }
 thousands() { fmt "$1" 0 1; }
+per_delivery() {  # CPU_S DELIVERIES -> microseconds each
+  [[ $1 == null || $2 == null || -z $1 || -z $2 ]] && { printf -- '-'; return; }
+  LC_ALL=C awk -v c="$1" -v d="$2" 'BEGIN { if (d == 0) printf "-"; else printf "%.1f", c / d * 1e6 }'
+}
+fmt_kib() {  # BYTES -> "N.N KiB"
+  [[ $1 == null || -z $1 ]] && { printf -- '-'; return; }
+  LC_ALL=C awk -v v="$1" 'BEGIN { printf "%.1f KiB", v / 1024 }'
+}
 ratio() {  # A B -> A/B
   [[ $1 == null || $2 == null || -z $1 || -z $2 ]] && { printf -- '-'; return; }
   LC_ALL=C awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) printf "-"; else printf "%.2f", a / b }'
@@ -487,7 +510,9 @@ section=$work/relay.md
   echo "| latency at $(thousands $rate2) msg/s, p99 | ≤ 5 ms | $(fmt "$(H rate2 p99_ms)" 3) ms | $(fmt "$(M rate2 p99_ms)" 3) ms | $(ratio "$(H rate2 p99_ms)" "$(M rate2 p99_ms)") | $(met "$(H rate2 p99_ms)" "<=" 5) |"
   echo "| idle authenticated connections in one process | the open-file limit ($(thousands "$nofile_soft")) | $(thousands "$h_idle_n") | $(thousands "$m_idle_n") | - | $( ((h_idle_n + 100 >= nofile_soft)) && echo '**yes**' || echo '**no**') |"
   echo "| user-space memory per idle connection (anonymous) | ≤ 4 KiB | $(fmt "$h_idle_anon" 0 1) B | $(fmt "$m_idle_anon" 0 1) B | $(ratio "$h_idle_anon" "$m_idle_anon") | $(met "$h_idle_anon" "<=" 4096) |"
-  echo "| group fan-out to 1,000 members | ≥ 200,000 deliveries/s | not implemented (havend has no groups yet) | - | - | **no** |"
+  echo "| group fan-out to $(thousands "$fanout_members") members, body stored once, deliveries/s | ≥ 200,000 | $(thousands "$(H fanout deliveries_per_s)") | $(thousands "$(M fanout deliveries_per_s)") | $(ratio "$(H fanout deliveries_per_s)" "$(M fanout deliveries_per_s)") | $(met "$(H fanout deliveries_per_s)" ">=" 200000) |"
+  echo "| server CPU per delivery, same run | reported | $(fmt "$(H fanout server_cpu_us_per_delivery)" 2) µs | $(fmt "$(M fanout server_cpu_us_per_delivery)" 2) µs | $(ratio "$(H fanout server_cpu_us_per_delivery)" "$(M fanout server_cpu_us_per_delivery)") | - |"
+  echo "| server storage writes per group message, same run (one copy per member: $(thousands "$(((fanout_members - 1) * size / 1024))") KiB) | reported | $(fmt_kib "$(H fanout server_write_bytes_per_msg)") | $(fmt_kib "$(M fanout server_write_bytes_per_msg)") | - | - |"
   echo "| start-up with $(thousands "$startup_total") queued envelopes, exec to serving (/healthz) | < 1 s | $(fmt "$(S first_healthz_ms)" 0) ms | - | - | $(met "$(S first_healthz_ms)" "<=" 1000) |"
   echo "| the same after havend's own clean stop (median of 2 restarts) | < 1 s | $(fmt "$(S median_healthz_ms)" 0) ms | - | - | $(met "$(S median_healthz_ms)" "<=" 1000) |"
   echo
@@ -542,6 +567,30 @@ section=$work/relay.md
   echo "![throughput against window](bench/throughput_vs_window.png)"
   echo
   echo "![latency distribution](bench/latency_cdf.png)"
+  echo
+  echo "### Group fan-out"
+  echo
+  echo "One group of $(thousands "$fanout_members") members, all connected: in havend, member 0 creates it and adds the"
+  echo "others (256 a request, presenting each one's access key); in Mosquitto every client subscribes"
+  echo "to one topic at QoS 1 (MQTT 5, with no-local, so that a publisher does not get its own"
+  echo "messages back; Receive Maximum $delivery_window, as havend's delivery window). Then"
+  echo "$(thousands "$fanout_senders") $( ((fanout_senders == 1)) && echo sender || echo senders) x $(thousands "$fanout_messages") messages of $(fmt "$size" 0) B, window $window; each message reaches"
+  echo "every member but its sender ($(thousands "$(((fanout_members - 1) * fanout_senders * fanout_messages))") deliveries in all), and every member acknowledges"
+  echo "each delivery. Deliveries/s count from the first send to the last delivery; server CPU is"
+  echo "over the whole run (acks included), per delivery. Storage writes are the server's"
+  echo "\`write_bytes\` (/proc/PID/io: pages dirtied, so a WAL page rewritten after every sync counts"
+  echo "each time) per group message; one copy of the body per member would be $(thousands "$(((fanout_members - 1) * size / 1024))") KiB."
+  echo
+  echo "| server | sends/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/delivery | storage writes per message | load generator CPU s |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for sys in havend Mosquitto; do
+    get_=H
+    [[ $sys == Mosquitto ]] && get_=M
+    echo "| $sys | $(fmt "$($get_ fanout sends_per_s)" 0 1) | $(fmt "$($get_ fanout deliveries_per_s)" 0 1) | $(fmt "$($get_ fanout p50_ms)" 3) | $(fmt "$($get_ fanout p99_ms)" 3) | $(fmt "$($get_ fanout p999_ms)" 3) | $(fmt "$($get_ fanout server_cpu_us_per_delivery)" 2) | $(fmt_kib "$($get_ fanout server_write_bytes_per_msg)") | $(fmt "$($get_ fanout loadgen_cpu_s)" 2) |"
+  done
+  echo
+  echo "The load generators spend $(per_delivery "$(H fanout loadgen_cpu_s)" "$(H fanout deliveries)") µs (haven_loadgen) and"
+  echo "$(per_delivery "$(M fanout loadgen_cpu_s)" "$(M fanout deliveries)") µs (mqtt_loadgen) of CPU per delivery (read, check, ack) on the same $(nproc) cores."
   echo
   echo "### Idle connections"
   echo
@@ -604,7 +653,7 @@ section=$work/relay.md
   echo "db_bench --benchmarks=fillrandom --sync=1 --value_size=$size --key_size=16 --batch_size={1,64,256} --threads=1 --compression_type=none"
   echo "havend --config havend.toml --port 0 --data-dir DATA   # config: rate limits lifted, see bench/run.sh"
   echo "mosquitto -c mosquitto.conf                            # bench/mqtt/mosquitto.conf"
-  for kind in online rate rate2 offline; do
+  for kind in online rate rate2 offline fanout; do
     echo "haven_loadgen --port PORT --invites FILE $(run_args $kind) --server-pid PID"
     echo "mqtt_loadgen --port PORT $(run_args $kind) --server-pid PID"
   done

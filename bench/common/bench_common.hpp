@@ -42,9 +42,10 @@ inline double seconds_between(steady::time_point a, steady::time_point b) {
 // hands both the same words, and the comparison holds only if they agree.
 struct load_options {
   unsigned short port = 0;
-  std::string mode = "online";  // online, offline or idle
-  std::size_t connections = 50;
-  std::size_t messages = 2000;  // per sending connection
+  std::string mode = "online";   // online, offline, fanout or idle
+  std::size_t connections = 50;  // fanout: the group's members (default 1,000 there)
+  std::size_t messages = 2000;   // per sending connection
+  std::size_t senders = 1;       // fanout: members 0..senders-1 send to the group
   std::size_t size = 1024;
   std::size_t window = 32;
   double rate = 0;  // total msg/s over all senders; 0 = as fast as possible
@@ -127,23 +128,6 @@ inline double self_cpu_seconds() {
   return tv(u.ru_utime) + tv(u.ru_stime);
 }
 
-// A point in time with the CPU the server and this process had used by then.
-struct mark {
-  steady::time_point at;
-  std::optional<double> server_cpu;  // none without a server pid
-  double self_cpu = 0;
-  std::map<long, stat_cpu> server_threads;  // only if asked for
-};
-
-inline mark take_mark(int server_pid, bool per_thread) {
-  mark m{steady::now(), std::nullopt, self_cpu_seconds(), {}};
-  if (server_pid > 0) {
-    m.server_cpu = process_cpu_seconds(server_pid);
-    if (per_thread) m.server_threads = thread_cpu_seconds(server_pid);
-  }
-  return m;
-}
-
 // "Key:   123 kB" lines of a /proc file, in KiB (or the bare number).
 inline std::map<std::string, long long> read_proc_kib(const std::string& path) {
   std::map<std::string, long long> out;
@@ -156,6 +140,35 @@ inline std::map<std::string, long long> read_proc_kib(const std::string& path) {
     if (value >> v) out[line.substr(0, colon)] = v;
   }
   return out;
+}
+
+// Bytes a process has had written to storage (/proc/PID/io write_bytes:
+// page cache pages it dirtied, so a page rewritten after each sync counts
+// each time); none where the kernel does not account I/O.
+inline std::optional<long long> process_write_bytes(int pid) {
+  auto io = read_proc_kib("/proc/" + std::to_string(pid) + "/io");
+  const auto it = io.find("write_bytes");
+  if (it == io.end()) return std::nullopt;
+  return it->second;
+}
+
+// A point in time with the CPU the server and this process had used by then.
+struct mark {
+  steady::time_point at;
+  std::optional<double> server_cpu;  // none without a server pid
+  double self_cpu = 0;
+  std::map<long, stat_cpu> server_threads;      // only if asked for
+  std::optional<long long> server_write_bytes;  // none without a server pid
+};
+
+inline mark take_mark(int server_pid, bool per_thread) {
+  mark m{steady::now(), std::nullopt, self_cpu_seconds(), {}, std::nullopt};
+  if (server_pid > 0) {
+    m.server_cpu = process_cpu_seconds(server_pid);
+    if (per_thread) m.server_threads = thread_cpu_seconds(server_pid);
+    m.server_write_bytes = process_write_bytes(server_pid);
+  }
+  return m;
 }
 
 // A process's memory and the kernel's socket memory at one moment. User
@@ -251,24 +264,30 @@ inline int write_json(const nlohmann::json& j, const std::string& file, const su
 
 // The moments of an online or offline run.
 struct run_marks {
-  mark send_begin;   // sending starts
-  mark sends_done;   // the last send acknowledged
-  mark drain_begin;  // offline: the recipients come back
-  mark end;          // every message delivered (and acknowledged)
+  mark send_begin;                   // sending starts
+  mark sends_done;                   // the last send acknowledged
+  mark drain_begin;                  // offline: the recipients come back
+  mark end;                          // every message delivered (and acknowledged)
+  steady::time_point last_delivery;  // fanout: the last delivery arrived
 };
 
-// Reports a finished online or offline run of `senders` x o.messages
-// messages, each delivered exactly once: adds the rates, the percentiles of
-// the latency samples `lat` (whose distribution goes to --latency-out), the
-// offline drain and the CPU of both processes to `j`, which holds what only
+// Reports a finished online, offline or fanout run of `senders` x
+// o.messages messages, each delivered exactly once (fanout: `deliveries` in
+// all, once to each member but the sender): adds the rates, the percentiles
+// of the latency samples `lat` (whose distribution goes to --latency-out),
+// the offline drain, the fan-out deliveries and the CPU and storage writes
+// of the server and the CPU of this process to `j`, which holds what only
 // the caller knows; prints the summary (with the server's CPU by thread if
 // `j` holds "server_threads") and writes --json. Returns the exit status: 0,
 // or 1 after saying on stderr which file could not be written.
 inline int report_run(nlohmann::json j, const load_options& o, std::size_t senders,
-                      std::vector<std::int64_t> lat, const run_marks& m, const summary_words& w) {
+                      std::vector<std::int64_t> lat, const run_marks& m, const summary_words& w,
+                      std::size_t deliveries = 0) {
   using nlohmann::json;
   const bool offline = o.mode == "offline";
+  const bool fanout = o.mode == "fanout";
   const auto n = static_cast<double>(senders * o.messages);
+  const auto d = static_cast<double>(deliveries);
   j["mode"] = o.mode;
   j["senders"] = senders;
   j["messages"] = senders * o.messages;
@@ -300,6 +319,10 @@ inline int report_run(nlohmann::json j, const load_options& o, std::size_t sende
   } else {
     j["drain_per_s"] = nullptr;
   }
+  // Fan-out: every delivery to every member, from the first send to the last delivery.
+  const double delivery_seconds = fanout ? seconds_between(m.send_begin.at, m.last_delivery) : 0;
+  j["deliveries"] = fanout ? json(deliveries) : json(nullptr);
+  j["deliveries_per_s"] = fanout ? json(d / delivery_seconds) : json(nullptr);
   const auto cpu = [](const mark& a, const mark& b) -> json {
     if (!a.server_cpu || !b.server_cpu) return nullptr;
     return *b.server_cpu - *a.server_cpu;
@@ -307,6 +330,14 @@ inline int report_run(nlohmann::json j, const load_options& o, std::size_t sende
   j["server_cpu_s"] = cpu(m.send_begin, m.end);
   j["server_cpu_us_per_msg"] =
       j["server_cpu_s"].is_null() ? json(nullptr) : json(j["server_cpu_s"].get<double>() / n * 1e6);
+  j["server_cpu_us_per_delivery"] = j["server_cpu_s"].is_null() || !fanout
+                                        ? json(nullptr)
+                                        : json(j["server_cpu_s"].get<double>() / d * 1e6);
+  const bool wrote = m.send_begin.server_write_bytes && m.end.server_write_bytes;
+  j["server_write_bytes"] =
+      wrote ? json(*m.end.server_write_bytes - *m.send_begin.server_write_bytes) : json(nullptr);
+  j["server_write_bytes_per_msg"] =
+      wrote ? json(j["server_write_bytes"].get<double>() / n) : json(nullptr);
   if (offline) {
     j["server_cpu_queue_s"] = cpu(m.send_begin, m.sends_done);
     j["server_cpu_drain_s"] = cpu(m.drain_begin, m.end);
@@ -319,9 +350,16 @@ inline int report_run(nlohmann::json j, const load_options& o, std::size_t sende
   out << w.tool << " " << o.mode << ": " << senders << " " << w.senders << " x " << o.messages
       << " messages of " << o.size << " B" << w.shape << ", window " << o.window;
   if (o.rate > 0) out << ", paced at " << o.rate << " msg/s";
+  if (fanout) out << ", each to " << d / n << " members";
   out << "\n  " << w.sends << ": " << n / send_seconds << " msg/s";
   out.precision(2);
   out << " (" << send_seconds << " s)\n";
+  if (fanout) {
+    out.precision(0);
+    out << "  deliveries: " << j["deliveries_per_s"].get<double>() << " /s (" << d << " in ";
+    out.precision(2);
+    out << delivery_seconds << " s)\n";
+  }
   if (!lat.empty()) {
     out.precision(3);
     out << "  send-to-delivery latency: p50 " << j["p50_ms"].get<double>() << " ms, p99 "
@@ -335,9 +373,19 @@ inline int report_run(nlohmann::json j, const load_options& o, std::size_t sende
     out << " (" << j["drain_seconds"].get<double>() << " s)\n";
   }
   out.precision(2);
-  if (!j["server_cpu_s"].is_null())
+  if (!j["server_cpu_s"].is_null()) {
     out << "  " << w.server << " CPU: " << j["server_cpu_s"].get<double>() << " s ("
-        << j["server_cpu_us_per_msg"].get<double>() << " us per message)\n";
+        << j["server_cpu_us_per_msg"].get<double>() << " us per message";
+    if (fanout) out << ", " << j["server_cpu_us_per_delivery"].get<double>() << " us per delivery";
+    out << ")\n";
+  }
+  if (wrote) {
+    out.precision(1);
+    out << "  " << w.server
+        << " storage writes: " << j["server_write_bytes"].get<double>() / 1048576.0 << " MiB ("
+        << j["server_write_bytes_per_msg"].get<double>() / 1024.0 << " KiB per message)\n";
+    out.precision(2);
+  }
   if (j.contains("server_threads") && !j["server_threads"].empty()) {
     out << "  " << w.server << " CPU by thread:";
     for (const auto& t : j["server_threads"])

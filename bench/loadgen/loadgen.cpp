@@ -11,6 +11,11 @@
 //   offline: N senders and N recipients (2N invites); recipients register,
 //            disconnect, the senders queue everything, then the recipients
 //            log in again and drain their queues.
+//   fanout:  N members (default 1,000), all logged in; connection 0 creates
+//            a group and adds the others (256 a request); connections
+//            0..S-1 (--senders) send group messages, each delivered to
+//            every member but its sender. Reports deliveries/s and havend's
+//            CPU per delivery.
 //   idle:    N connections log in and stay idle; havend's memory
 //            (/proc/PID/status and smaps_rollup, --server-pid) is read
 //            before the first connection and after the last, per connection.
@@ -63,11 +68,15 @@ using namespace haven;
 using namespace haven::bench_util;
 
 // Request ids tell replies apart without a lookup: sends use 1..M (message
-// index + 1), acks and log-ins carry a high bit each.
+// index + 1), acks, log-ins and group changes carry a high bit each (a group
+// change also carries the member count it should leave).
+constexpr std::uint64_t k_group_ids = 1ULL << 61;
 constexpr std::uint64_t k_ack_ids = 1ULL << 62;
 constexpr std::uint64_t k_login_ids = 1ULL << 63;
 constexpr std::size_t k_stamp_bytes = 8;
+constexpr std::size_t k_group_changes = 256;  // members added per UpdateGroupRequest, at most
 constexpr std::size_t k_none = static_cast<std::size_t>(-1);
+constexpr std::size_t k_any = k_none - 1;  // fanout: every sender but oneself
 constexpr summary_words k_words{"haven_loadgen",
                                 "senders",
                                 "",
@@ -122,17 +131,25 @@ class connection : public std::enable_shared_from_this<connection> {
   void close() {
     net::dispatch(strand_, [self = shared_from_this()] { self->do_close(); });
   }
-  // Before the run: `sender` sends this connection `messages` envelopes.
-  void expect_from(std::size_t sender, std::size_t messages, bool keep_latencies) {
+  // Fanout: create the group and add every other connection to it.
+  void create_group() {
+    net::dispatch(strand_, [self = shared_from_this()] { self->update_group(0); });
+  }
+  // Before the run: `sender` (k_any: the fan-out senders) sends this
+  // connection `count` envelopes, told apart by `slots` sender and message
+  // indexes.
+  void expect(std::size_t sender, std::size_t slots, std::size_t count, bool keep_latencies) {
     expected_sender = sender;
-    seen_.assign(messages, 0);
-    if (keep_latencies) latencies_ns.reserve(messages);
+    expected = count;
+    seen_.assign(slots, 0);
+    if (keep_latencies) latencies_ns.reserve(count);
   }
 
   // Set before the run, read-only while it goes.
   const std::size_t index;
   std::size_t target = k_none;           // the connection this one sends to
   std::size_t expected_sender = k_none;  // the connection that sends to this one
+  std::size_t expected = 0;              // envelopes it should receive
 
   // Written on the strand; read by others only after a phase barrier.
   std::string mailbox;
@@ -154,6 +171,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_challenge(const wire::AuthChallenge& c);
   void on_envelope(const wire::Envelope& e);
   void on_sent(std::uint64_t msg);
+  void update_group(std::size_t members);
   void do_start_sending();
   void maybe_send();
   void send_one(std::uint64_t msg);
@@ -203,6 +221,7 @@ class bench {
 
   // Called by connections, from any thread.
   void on_logged_in();
+  void on_group_ready();
   void on_send_acked();
   void on_delivered();
   void on_ack_replied();
@@ -212,6 +231,7 @@ class bench {
 
   const options opts;
   const std::uint32_t run_tag;
+  const std::string group_id = random_bytes(16);  // fanout
   // The pacing origin: set before the senders start.
   [[nodiscard]] steady::time_point send_start() const { return marks_.send_begin.at; }
   [[nodiscard]] tcp::endpoint endpoint() const {
@@ -219,13 +239,18 @@ class bench {
   }
   [[nodiscard]] bool offline() const { return opts.mode == "offline"; }
   [[nodiscard]] bool idle() const { return opts.mode == "idle"; }
+  [[nodiscard]] bool fanout() const { return opts.mode == "fanout"; }
   [[nodiscard]] bool draining() const { return phase_.load() == phase::draining; }
   [[nodiscard]] std::size_t total() const { return senders_ * opts.messages; }
+  // Envelopes pushed in all: fanout, each message to every member but its sender.
+  [[nodiscard]] std::size_t deliveries() const {
+    return fanout() ? total() * (conns_.size() - 1) : total();
+  }
   [[nodiscard]] std::size_t senders() const { return senders_; }
   const std::vector<std::shared_ptr<connection>>& conns() const { return conns_; }
 
  private:
-  enum class phase { registering, parking, sending, draining, finishing };
+  enum class phase { registering, parking, grouping, sending, draining, finishing };
   static const char* name(phase p);
 
   [[nodiscard]] mark take_mark() const { return bench_util::take_mark(opts.server_pid, true); }
@@ -249,6 +274,7 @@ class bench {
   steady::time_point started_;
   run_marks marks_;
   double registered_after_ = 0;
+  steady::time_point grouping_begin_;
   std::atomic<std::size_t> next_to_open_{0};
   memory_snapshot mem_before_, mem_after_;
 
@@ -334,19 +360,21 @@ void connection::handle(const wire::ServerFrame& f) {
   if (f.has_error()) {
     return fail("server error " + wire::ErrorCode_Name(f.error().code()) + " (\"" +
                 f.error().message() + "\") for request " +
-                (id == 0                ? std::string("0 (unsolicited)")
-                 : (id & k_login_ids)   ? std::string(registering_ ? "register" : "log-in")
-                 : (id & k_ack_ids)     ? "ack #" + std::to_string(id & ~k_ack_ids)
-                                        : "send #" + std::to_string(id - 1)));
+                (id == 0              ? std::string("0 (unsolicited)")
+                 : (id & k_login_ids) ? std::string(registering_ ? "register" : "log-in")
+                 : (id & k_ack_ids)   ? "ack #" + std::to_string(id & ~k_ack_ids)
+                 : (id & k_group_ids)
+                     ? "group change to " + std::to_string(id & ~k_group_ids) + " members"
+                     : "send #" + std::to_string(id - 1)));
   }
   if (id == 0) {
     if (f.has_challenge()) return on_challenge(f.challenge());
     if (f.has_envelope()) return on_envelope(f.envelope());
     if (f.has_queue_drained()) {
       if (bench_.draining() && expected_sender != k_none && !drained) {
-        if (received != bench_.opts.messages)
+        if (received != expected)
           return fail("QueueDrained arrived after " + std::to_string(received) + " of " +
-                      std::to_string(bench_.opts.messages) + " queued envelopes");
+                      std::to_string(expected) + " queued envelopes");
         drained = true;
         bench_.on_drained();
       }
@@ -366,6 +394,15 @@ void connection::handle(const wire::ServerFrame& f) {
   if (id & k_ack_ids) {
     if (!f.has_acked()) return fail("unexpected reply to an ack");
     return bench_.on_ack_replied();
+  }
+  if (id & k_group_ids) {
+    const auto members = id & ~k_group_ids;
+    if (!f.has_group()) return fail("unexpected reply to a group change");
+    if (f.group().members() != members)
+      return fail("the group has " + std::to_string(f.group().members()) + " members, expected " +
+                  std::to_string(members));
+    if (members == bench_.conns().size()) return bench_.on_group_ready();
+    return update_group(members);
   }
   if (!f.has_sent()) return fail("unexpected reply to send #" + std::to_string(id - 1));
   on_sent(id - 1);
@@ -399,7 +436,7 @@ void connection::on_challenge(const wire::AuthChallenge& c) {
 void connection::on_envelope(const wire::Envelope& e) {
   const auto arrived = now_ns();
   const auto& opts = bench_.opts;
-  if (expected_sender == k_none) return fail("an envelope arrived for a connection nobody sends to");
+  if (expected == 0) return fail("an envelope arrived for a connection nobody sends to");
   if (e.seq() <= last_seq_)
     return fail("envelope seq " + std::to_string(e.seq()) + " arrived after seq " +
                 std::to_string(last_seq_) + " (out of order or repeated)");
@@ -411,16 +448,19 @@ void connection::on_envelope(const wire::Envelope& e) {
   std::memcpy(&tag, id.data(), 4);
   std::memcpy(&sender, id.data() + 4, 4);
   std::memcpy(&msg, id.data() + 8, 8);
-  if (tag != bench_.run_tag || sender != expected_sender || msg >= opts.messages)
+  const bool from_expected = expected_sender == k_any ? sender < bench_.senders() && sender != index
+                                                      : sender == expected_sender;
+  if (tag != bench_.run_tag || !from_expected || msg >= opts.messages)
     return fail("received an envelope that was not sent to it (sender " + std::to_string(sender) +
                 ", #" + std::to_string(msg) + ")");
-  if (seen_[msg])
+  const auto slot = expected_sender == k_any ? sender * opts.messages + msg : msg;
+  if (seen_[slot])
     return fail("envelope #" + std::to_string(msg) + " from connection " + std::to_string(sender) +
                 " delivered twice (seq " + std::to_string(e.seq()) + ")");
   if (e.sealed().size() != opts.size)
     return fail("envelope #" + std::to_string(msg) + " arrived with " +
                 std::to_string(e.sealed().size()) + " bytes, sent " + std::to_string(opts.size));
-  seen_[msg] = 1;
+  seen_[slot] = 1;
   ++received;
   if (!bench_.offline()) {
     std::int64_t sent_at = 0;
@@ -445,17 +485,46 @@ void connection::on_sent(std::uint64_t msg) {
   maybe_send();
 }
 
+// Fanout, on connection 0: with `members` (connections 0..members-1) in the
+// group, creates it (0) or adds the next connections, presenting each one's
+// access key. The reply carries on (handle) until every connection is in.
+void connection::update_group(std::size_t members) {
+  const auto& all = bench_.conns();
+  const auto after = members == 0 ? 1 : std::min(all.size(), members + k_group_changes);
+  wire::ClientFrame f;
+  f.set_request_id(k_group_ids | after);
+  if (members == 0) {
+    f.mutable_create_group()->set_group_id(bench_.group_id);
+  } else {
+    auto* u = f.mutable_update_group();
+    u->set_group_id(bench_.group_id);
+    for (auto i = members; i < after; ++i) {
+      auto* m = u->add_add();
+      m->set_mailbox_id(all[i]->mailbox);
+      m->set_access_key(all[i]->access_key);
+    }
+  }
+  write(std::make_shared<const std::string>(f.SerializeAsString()));
+}
+
 void connection::do_start_sending() {
   const auto& opts = bench_.opts;
-  const auto& to = *bench_.conns()[target];
   send_frame_.Clear();
-  auto* s = send_frame_.mutable_send();
-  s->set_mailbox_id(to.mailbox);
-  s->set_access_key(to.access_key);
-  s->set_envelope_id(std::string(16, '\0'));
-  auto* m = s->add_messages();
-  m->set_device_id(1);
-  m->set_sealed(random_bytes(opts.size));
+  if (bench_.fanout()) {
+    auto* g = send_frame_.mutable_group_send();
+    g->set_group_id(bench_.group_id);
+    g->set_envelope_id(std::string(16, '\0'));
+    g->set_sealed(random_bytes(opts.size));
+  } else {
+    const auto& to = *bench_.conns()[target];
+    auto* s = send_frame_.mutable_send();
+    s->set_mailbox_id(to.mailbox);
+    s->set_access_key(to.access_key);
+    s->set_envelope_id(std::string(16, '\0'));
+    auto* m = s->add_messages();
+    m->set_device_id(1);
+    m->set_sealed(random_bytes(opts.size));
+  }
   acked_.assign(opts.messages, 0);
   sending_ = true;
   maybe_send();
@@ -485,13 +554,15 @@ void connection::maybe_send() {
 
 void connection::send_one(std::uint64_t msg) {
   send_frame_.set_request_id(msg + 1);
-  auto* s = send_frame_.mutable_send();
-  auto* id = s->mutable_envelope_id();
+  const bool group = send_frame_.has_group_send();
+  auto* id = group ? send_frame_.mutable_group_send()->mutable_envelope_id()
+                   : send_frame_.mutable_send()->mutable_envelope_id();
   const std::uint32_t sender = static_cast<std::uint32_t>(index);
   std::memcpy(id->data(), &bench_.run_tag, 4);
   std::memcpy(id->data() + 4, &sender, 4);
   std::memcpy(id->data() + 8, &msg, 8);
-  auto* sealed = s->mutable_messages(0)->mutable_sealed();
+  auto* sealed = group ? send_frame_.mutable_group_send()->mutable_sealed()
+                       : send_frame_.mutable_send()->mutable_messages(0)->mutable_sealed();
   const std::int64_t sent_at = now_ns();
   std::memcpy(sealed->data(), &sent_at, k_stamp_bytes);
   ++in_flight_;
@@ -549,13 +620,20 @@ bench::bench(options o, std::vector<credentials> who)
       ioc_(static_cast<int>(opts.threads)) {
   const auto n = opts.connections;
   const std::size_t accounts = offline() ? 2 * n : n;
-  senders_ = idle() ? 0 : n;
+  senders_ = idle() ? 0 : fanout() ? opts.senders : n;
   for (std::size_t i = 0; i < accounts; ++i)
     conns_.push_back(std::make_shared<connection>(*this, ioc_, i, std::move(who[i])));
+  if (fanout()) {
+    // Every member hears from every sender but itself.
+    for (std::size_t i = 0; i < n; ++i)
+      conns_[i]->expect(k_any, senders_ * opts.messages,
+                        (senders_ - (i < senders_ ? 1 : 0)) * opts.messages, true);
+    return;
+  }
   for (std::size_t i = 0; i < senders_; ++i) {
     auto& c = *conns_[i];
     c.target = offline() ? n + i : (i + 1) % n;
-    conns_[c.target]->expect_from(i, opts.messages, !offline());
+    conns_[c.target]->expect(i, opts.messages, opts.messages, !offline());
   }
 }
 
@@ -563,6 +641,7 @@ const char* bench::name(phase p) {
   switch (p) {
     case phase::registering: return "registering";
     case phase::parking: return "disconnecting recipients";
+    case phase::grouping: return "making the group";
     case phase::sending: return "sending";
     case phase::draining: return "draining";
     case phase::finishing: return "finishing";
@@ -591,10 +670,21 @@ void bench::on_logged_in() {
   std::cerr << "loadgen: " << conns_.size() << " connections registered and logged in ("
             << registered_after_ << " s)\n";
   if (idle()) return begin_idle();
+  if (fanout()) {
+    phase_ = phase::grouping;
+    grouping_begin_ = steady::now();
+    return conns_[0]->create_group();
+  }
   if (!offline()) return begin_sending();
   // Offline: the recipients leave; sending starts once they are gone.
   phase_ = phase::parking;
   for (std::size_t i = senders_; i < conns_.size(); ++i) conns_[i]->close();
+}
+
+void bench::on_group_ready() {
+  std::cerr << "loadgen: a group of " << conns_.size() << " members made ("
+            << seconds_between(grouping_begin_, steady::now()) << " s)\n";
+  begin_sending();
 }
 
 void bench::on_closed() {
@@ -646,7 +736,7 @@ void bench::begin_draining() {
 }
 
 void bench::on_delivered() {
-  ++delivered_;
+  if (++delivered_ == deliveries()) marks_.last_delivery = steady::now();
   check_complete();
 }
 void bench::on_ack_replied() {
@@ -659,8 +749,8 @@ void bench::on_drained() {
 }
 
 void bench::check_complete() {
-  const auto n = total();
-  if (sends_acked_.load() != n || delivered_.load() != n || acks_replied_.load() != n) return;
+  const auto d = deliveries();
+  if (sends_acked_.load() != total() || delivered_.load() != d || acks_replied_.load() != d) return;
   if (offline() && drained_.load() != conns_.size() - senders_) return;
   if (complete_.exchange(true)) return;
   marks_.end = take_mark();
@@ -681,9 +771,9 @@ void bench::on_timeout() {
   why << "timed out after " << opts.timeout << " s while " << name(phase_.load())
       << ": logged in " << logged_in_.load() << "/" << conns_.size();
   if (offline()) why << ", recipients back " << relogged_.load() << "/" << conns_.size() - senders_;
-  why << ", sends acknowledged "
-      << sends_acked_.load() << "/" << total() << ", envelopes delivered " << delivered_.load()
-      << "/" << total() << ", acks answered " << acks_replied_.load() << "/" << total();
+  why << ", sends acknowledged " << sends_acked_.load() << "/" << total()
+      << ", envelopes delivered " << delivered_.load() << "/" << deliveries()
+      << ", acks answered " << acks_replied_.load() << "/" << deliveries();
   if (offline())
     why << ", queues drained " << drained_.load() << "/" << conns_.size() - senders_;
   fail(why.str());
@@ -725,13 +815,14 @@ int bench::report() {
     return report_idle({{"system", "havend"}}, opts, conns_.size(), registered_after_, mem_before_,
                        mem_after_, k_words);
   // Every send answered and every envelope delivered once, per connection.
-  for (std::size_t i = 0; i < senders_; ++i) {
-    const auto& s = *conns_[i];
-    const auto& r = *conns_[s.target];
-    if (s.sends_acked != opts.messages || r.received != opts.messages) {
-      std::cerr << "haven_loadgen: FAILED: connection " << i << " had " << s.sends_acked
-                << " sends acknowledged and its recipient " << r.received << " envelopes of "
-                << opts.messages << "\n";
+  for (const auto& c : conns_) {
+    const bool sender = c->index < senders_;
+    if ((sender && c->sends_acked != opts.messages) || c->received != c->expected) {
+      std::cerr << "haven_loadgen: FAILED: connection " << c->index << " had "
+                << (sender ? std::to_string(c->sends_acked) + " of " +
+                                 std::to_string(opts.messages) + " sends acknowledged and "
+                           : std::string())
+                << c->received << " of " << c->expected << " envelopes delivered\n";
       return 1;
     }
   }
@@ -761,7 +852,8 @@ int bench::report() {
   std::vector<std::int64_t> lat;
   for (const auto& c : conns_)
     lat.insert(lat.end(), c->latencies_ns.begin(), c->latencies_ns.end());
-  return report_run(std::move(j), opts, senders_, std::move(lat), marks_, k_words);
+  return report_run(std::move(j), opts, senders_, std::move(lat), marks_, k_words,
+                    fanout() ? deliveries() : 0);
 }
 
 std::string unhex(const std::string& h) {
@@ -805,8 +897,8 @@ int main(int argc, char** argv) {
   options o;
   CLI::App app{
       "haven_loadgen: drives a running havend on 127.0.0.1 with authenticated WebSocket\n"
-      "connections and reports durable-ack sends/s, send-to-delivery latency and drain rate,\n"
-      "or (idle) havend's memory per logged-in connection.\n"
+      "connections and reports durable-ack sends/s, send-to-delivery latency, drain rate and\n"
+      "(fanout) group deliveries/s, or (idle) havend's memory per logged-in connection.\n"
       "Each connection registers with one invite token (havend admin invite ORG --count N)\n"
       "or logs in as an existing account (bench/startup/fill_store --accounts-out FILE).\n"
       "Exits non-zero if any send is not acknowledged or any envelope is not delivered\n"
@@ -821,13 +913,19 @@ int main(int argc, char** argv) {
                        ->excludes(invites);
   app.add_option("--mode", o.mode,
                  "online: recipients connected; offline: queue to disconnected recipients, "
-                 "then drain; idle: log in and measure havend's memory per connection")
+                 "then drain; fanout: group messages to every other member of one group; "
+                 "idle: log in and measure havend's memory per connection")
       ->capture_default_str()
-      ->check(CLI::IsMember({"online", "offline", "idle"}));
-  app.add_option("-n,--connections", o.connections,
-                 "Sending connections (offline adds as many recipients; idle: all of them)")
+      ->check(CLI::IsMember({"online", "offline", "fanout", "idle"}));
+  auto* connections =
+      app.add_option("-n,--connections", o.connections,
+                     "Sending connections (offline adds as many recipients; fanout: the group's "
+                     "members, default 1000; idle: all of them)")
+          ->capture_default_str()
+          ->check(CLI::Range(2, 1000000));
+  app.add_option("--senders", o.senders, "fanout: members 0..S-1 send --messages each")
       ->capture_default_str()
-      ->check(CLI::Range(2, 1000000));
+      ->check(CLI::Range(1, 1000000));
   app.add_option("-m,--messages", o.messages, "Envelopes each sending connection sends")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000000));
@@ -856,6 +954,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (invites->count() + accounts->count() != 1) {
     std::cerr << "haven_loadgen: give --invites or --accounts\n";
+    return 2;
+  }
+  if (o.mode == "fanout" && connections->count() == 0) o.connections = 1000;
+  if (o.mode == "fanout" && o.senders > o.connections) {
+    std::cerr << "haven_loadgen: --senders is more than the " << o.connections << " members\n";
     return 2;
   }
 

@@ -10,6 +10,10 @@
 //            (clean_session = false). The subscribers subscribe and
 //            disconnect, the publishers publish everything (the broker
 //            queues it), then the subscribers reconnect and drain.
+//   fanout:  N clients (default 1,000) subscribe (QoS 1) to one topic;
+//            clients 0..S-1 (--senders) publish to it. MQTT 5 here, for
+//            its no-local subscriptions: as in a havend group, a message
+//            reaches every member but its sender (N - 1 deliveries).
 //   idle:    N clients connect and subscribe, then sit idle while the
 //            broker's memory is measured (--server-pid). These are plain
 //            sockets speaking MQTT 3.1.1 CONNECT/SUBSCRIBE by hand:
@@ -27,6 +31,7 @@
 // drives its connections from one Asio thread.
 
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -60,7 +65,12 @@ using namespace haven::bench_util;
 
 constexpr std::size_t k_header_bytes = 24;  // stamp(8) sender(4) index(8) tag(4)
 constexpr std::size_t k_none = static_cast<std::size_t>(-1);
+constexpr std::size_t k_any = k_none - 1;  // fanout: every publisher but oneself
 constexpr int k_keepalive_s = 60;
+// fanout (MQTT 5): a client's Receive Maximum overrides the broker's
+// max_inflight_messages, and libmosquitto asks for 20; ask for what
+// bench/run.sh gives the broker (havend's delivery window).
+constexpr int k_receive_maximum = 128;
 constexpr summary_words k_words{"mqtt_loadgen",
                                 "publishers",
                                 ", QoS 1",
@@ -94,8 +104,9 @@ struct client {
   std::size_t acked = 0;
 
   // Receiving.
-  std::size_t expected_sender = k_none;
-  std::vector<std::uint8_t> seen;
+  std::size_t expected_sender = k_none;  // k_any: every publisher but this client
+  std::size_t expected = 0;              // messages it should receive
+  std::vector<std::uint8_t> seen;        // per publisher and index (fanout) or index
   std::size_t received = 0;
   std::vector<std::int64_t> latencies_ns;
 };
@@ -120,7 +131,12 @@ class bench {
     if (failure_.empty()) failure_ = std::move(why);
   }
   [[nodiscard]] bool offline() const { return opts_.mode == "offline"; }
+  [[nodiscard]] bool fanout() const { return opts_.mode == "fanout"; }
   [[nodiscard]] std::size_t total() const { return senders_ * opts_.messages; }
+  // Messages delivered in all: fanout, each to every client but its publisher.
+  [[nodiscard]] std::size_t deliveries() const {
+    return fanout() ? total() * (clients_.size() - 1) : total();
+  }
   [[nodiscard]] mark take_mark() const {
     return haven::bench_util::take_mark(opts_.server_pid, false);
   }
@@ -165,7 +181,7 @@ bench::bench(options o) : opts_(std::move(o)) {
 
   const auto n = opts_.connections;
   const std::size_t count = offline() ? 2 * n : n;
-  senders_ = n;
+  senders_ = fanout() ? opts_.senders : n;
   std::ostringstream tag;
   tag << std::hex << run_tag_;
   for (std::size_t i = 0; i < count; ++i) {
@@ -173,13 +189,18 @@ bench::bench(options o) : opts_(std::move(o)) {
     c->owner = this;
     c->index = i;
     c->id = "hb-" + tag.str() + "-" + std::to_string(i);
-    c->topic = "bench/" + tag.str() + "/" + std::to_string(i);
+    c->topic = "bench/" + tag.str() + "/" + (fanout() ? "group" : std::to_string(i));
     c->subscriber = !offline() || i >= n;
-    c->publisher = i < n;
+    c->publisher = i < senders_;
     // Offline subscribers keep their session (and their queue) while away.
     c->m = mosquitto_new(c->id.c_str(), !(offline() && c->subscriber), c.get());
     if (c->m == nullptr) throw std::runtime_error("mosquitto_new failed");
-    mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    if (fanout()) {
+      mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+      mosquitto_int_option(c->m, MOSQ_OPT_RECEIVE_MAXIMUM, k_receive_maximum);
+    } else {
+      mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    }
     mosquitto_int_option(c->m, MOSQ_OPT_TCP_NODELAY, 1);
     // The window is counted here; the library's own limit only backs it up.
     mosquitto_max_inflight_messages_set(c->m, static_cast<unsigned>(opts_.window));
@@ -200,12 +221,23 @@ bench::bench(options o) : opts_(std::move(o)) {
     });
     clients_.push_back(std::move(c));
   }
+  if (fanout()) {
+    for (auto& c : clients_) {
+      if (c->publisher) c->target_topic = c->topic;
+      c->expected_sender = k_any;
+      c->expected = (senders_ - (c->publisher ? 1 : 0)) * opts_.messages;
+      c->seen.assign(senders_ * opts_.messages, 0);
+      c->latencies_ns.reserve(c->expected);
+    }
+    return;
+  }
   for (std::size_t i = 0; i < senders_; ++i) {
     auto& c = *clients_[i];
     c.target = offline() ? n + i : (i + 1) % n;
     c.target_topic = clients_[c.target]->topic;
     auto& r = *clients_[c.target];
     r.expected_sender = i;
+    r.expected = opts_.messages;
     r.seen.assign(opts_.messages, 0);
     if (!offline()) r.latencies_ns.reserve(opts_.messages);
   }
@@ -290,8 +322,11 @@ void bench::on_connect(client& c, int rc) {
     return;
   }
   if (c.subscriber) {
-    if (mosquitto_subscribe(c.m, nullptr, c.topic.c_str(), 1) != MOSQ_ERR_SUCCESS)
-      fail("client " + std::to_string(c.index) + ": subscribe failed");
+    // Fanout: not to one's own messages (MQTT 5 no-local).
+    const int sub = fanout() ? mosquitto_subscribe_v5(c.m, nullptr, c.topic.c_str(), 1,
+                                                      MQTT_SUB_OPT_NO_LOCAL, nullptr)
+                             : mosquitto_subscribe(c.m, nullptr, c.topic.c_str(), 1);
+    if (sub != MOSQ_ERR_SUCCESS) fail("client " + std::to_string(c.index) + ": subscribe failed");
     return;
   }
   ++ready_;
@@ -332,14 +367,17 @@ void bench::on_message(client& c, const mosquitto_message& msg) {
   std::memcpy(&sender, p + 8, 4);
   std::memcpy(&index, p + 12, 8);
   std::memcpy(&tag, p + 20, 4);
-  if (tag != run_tag_ || sender != c.expected_sender || index >= opts_.messages)
+  const bool from_expected = c.expected_sender == k_any ? sender < senders_ && sender != c.index
+                                                        : sender == c.expected_sender;
+  if (tag != run_tag_ || !from_expected || index >= opts_.messages)
     return fail("client " + std::to_string(c.index) + ": a message that was not sent to it");
-  if (c.seen[index])
+  const auto slot = c.expected_sender == k_any ? sender * opts_.messages + index : index;
+  if (c.seen[slot])
     return fail("client " + std::to_string(c.index) + ": message #" + std::to_string(index) +
                 " from " + std::to_string(sender) + " delivered twice");
-  c.seen[index] = 1;
+  c.seen[slot] = 1;
   ++c.received;
-  ++delivered_;
+  if (++delivered_ == deliveries()) marks_.last_delivery = steady::now();
   if (!offline()) c.latencies_ns.push_back(arrived - sent_at);
 }
 
@@ -415,7 +453,7 @@ void bench::check_phase() {
       }
       [[fallthrough]];
     case phase::draining:
-      if (acked_ != total() || delivered_ != total()) return;
+      if (acked_ != total() || delivered_ != deliveries()) return;
       marks_.end = take_mark();
       phase_ = phase::done;
       return;
@@ -466,7 +504,7 @@ int bench::run() {
       std::ostringstream why;
       why << "timed out after " << opts_.timeout << " s: ready " << ready_ << "/" << clients_.size()
           << ", PUBACKs " << acked_ << "/" << total() << ", delivered " << delivered_ << "/"
-          << total();
+          << deliveries();
       fail(why.str());
     }
   }
@@ -486,13 +524,13 @@ int bench::report() {
     std::cerr << "mqtt_loadgen: FAILED: " << failure_ << "\n";
     return 1;
   }
-  for (std::size_t i = 0; i < senders_; ++i) {
-    const auto& s = *clients_[i];
-    const auto& r = *clients_[s.target];
-    if (s.acked != opts_.messages || r.received != opts_.messages) {
-      std::cerr << "mqtt_loadgen: FAILED: client " << i << " had " << s.acked
-                << " PUBACKs and its subscriber " << r.received << " messages of "
-                << opts_.messages << "\n";
+  for (const auto& c : clients_) {
+    if ((c->publisher && c->acked != opts_.messages) || c->received != c->expected) {
+      std::cerr << "mqtt_loadgen: FAILED: client " << c->index << " had "
+                << (c->publisher ? std::to_string(c->acked) + " of " +
+                                       std::to_string(opts_.messages) + " PUBACKs and "
+                                 : std::string())
+                << c->received << " of " << c->expected << " messages delivered\n";
       return 1;
     }
   }
@@ -503,7 +541,8 @@ int bench::report() {
   std::vector<std::int64_t> lat;
   for (const auto& c : clients_)
     lat.insert(lat.end(), c->latencies_ns.begin(), c->latencies_ns.end());
-  return report_run(std::move(j), opts_, senders_, std::move(lat), marks_, k_words);
+  return report_run(std::move(j), opts_, senders_, std::move(lat), marks_, k_words,
+                    fanout() ? deliveries() : 0);
 }
 
 // ---------------------------------------------------------------- idle
@@ -671,13 +710,18 @@ int main(int argc, char** argv) {
   app.add_option("-p,--port", o.port, "The broker's port on 127.0.0.1")->required();
   app.add_option("--mode", o.mode,
                  "online: subscribers connected; offline: queue for persistent sessions, "
-                 "then drain; idle: connect, subscribe and measure the broker's memory")
+                 "then drain; fanout: every client subscribes to one topic, --senders publish; "
+                 "idle: connect, subscribe and measure the broker's memory")
       ->capture_default_str()
-      ->check(CLI::IsMember({"online", "offline", "idle"}));
-  app.add_option("-n,--connections", o.connections,
-                 "Publishing clients (offline adds as many subscribers)")
+      ->check(CLI::IsMember({"online", "offline", "fanout", "idle"}));
+  auto* connections = app.add_option("-n,--connections", o.connections,
+                                     "Publishing clients (offline adds as many subscribers; "
+                                     "fanout: subscribers, default 1000)")
+                          ->capture_default_str()
+                          ->check(CLI::Range(2, 1000000));
+  app.add_option("--senders", o.senders, "fanout: clients 0..S-1 publish --messages each")
       ->capture_default_str()
-      ->check(CLI::Range(2, 1000000));
+      ->check(CLI::Range(1, 1000000));
   app.add_option("-m,--messages", o.messages, "Messages each publisher sends")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000000));
@@ -698,6 +742,11 @@ int main(int argc, char** argv) {
                  "The broker's pid: report its CPU (and, idle, its memory) from /proc")
       ->check(CLI::Range(1, 1 << 22));
   CLI11_PARSE(app, argc, argv);
+  if (o.mode == "fanout" && connections->count() == 0) o.connections = 1000;
+  if (o.mode == "fanout" && o.senders > o.connections) {
+    std::cerr << "mqtt_loadgen: --senders is more than the " << o.connections << " clients\n";
+    return 2;
+  }
 
   mosquitto_lib_init();
   int rc = 1;
