@@ -6,7 +6,8 @@
 # prints the top of each. Not part of `make bench`.
 #
 # RUN: online (flat out, window 32; the default), offline (queue, then
-# drain), rate2 (paced at 10,000 msg/s) or idle (log-ins).
+# drain), rate2 (paced at 10,000 msg/s), fanout (one sender to a group of
+# BENCH_FANOUT_MEMBERS, 1,000) or idle (log-ins).
 # BENCH_CONNECTIONS, BENCH_MESSAGES, BENCH_WINDOW as in bench/run.sh.
 set -euo pipefail
 
@@ -47,8 +48,11 @@ case $run in
   online) args="--mode online --connections $connections --messages $messages --window $window" ;;
   offline) args="--mode offline --connections $connections --messages $messages --window $window" ;;
   rate2) args="--mode online --connections $connections --messages $messages --window $window --rate 10000" ;;
+  fanout)
+    connections=${BENCH_FANOUT_MEMBERS:-1000}
+    args="--mode fanout --connections $connections --messages ${BENCH_MESSAGES:-200} --window $window" ;;
   idle) args="--mode idle --connections ${BENCH_IDLE_CONNECTIONS:-5000} --open-concurrency 256" ;;
-  *) die "unknown run '$run' (online, offline, rate2, idle)" ;;
+  *) die "unknown run '$run' (online, offline, rate2, fanout, idle)" ;;
 esac
 if [[ $run == idle ]]; then
   "$build/bench/startup/fill_store" --data-dir "$work/data" --accounts "${BENCH_IDLE_CONNECTIONS:-5000}" \
