@@ -32,8 +32,12 @@ struct relay {
   rate_limiter prekey_fetches;  // per fetching mailbox
   std::atomic<bool> stopping{false};
 
-  // Stores the pushed envelopes and tells their devices' sessions, if any.
+  // Tells the sessions of the envelopes' devices, if connected, to push them.
   void deliver(const std::vector<store::stored_envelope>& stored);
+  // A store `written` hook that delivers, so a push need not wait for the sync.
+  store::written_hook deliver_when_written() {
+    return [this](const std::vector<store::stored_envelope>& stored) { deliver(stored); };
+  }
 };
 
 }  // namespace haven::server

@@ -420,9 +420,7 @@ void websocket_session<Stream>::handle_send(std::uint64_t id, wire::SendRequest&
   relay_.store.enqueue(
       to_array<16>(r.mailbox_id()), to_array<16>(r.envelope_id()), std::move(envelopes),
       unix_now(),
-      reply_sent(id), [owner = &relay_](const std::vector<store::stored_envelope>& stored) {
-        owner->deliver(stored);
-      });
+      reply_sent(id), relay_.deliver_when_written());
 }
 
 template <class Stream>
@@ -493,9 +491,7 @@ void websocket_session<Stream>::handle_group_send(std::uint64_t id, wire::GroupS
   relay_.store.enqueue_group(
       to_array<16>(r.group_id()), *address_, to_array<16>(r.envelope_id()),
       std::move(*r.mutable_sealed()), unix_now(),
-      reply_sent(id), [owner = &relay_](const std::vector<store::stored_envelope>& stored) {
-        owner->deliver(stored);
-      });
+      reply_sent(id), relay_.deliver_when_written());
 }
 
 template <class Stream>

@@ -305,21 +305,16 @@ class rocksdb_store final : public store {
       body->set_received_at(round_down(received_at, 60));
       for (const auto& e : envelopes) {
         const device_address address{mailbox, e.device};
-        auto& counter = **load_counter(ctx, address);
-        ++counter.last_seq;
-        ++counter.count;
-        body->set_seq(counter.last_seq);
+        const auto seq = take_seq(ctx, address, **load_counter(ctx, address));
+        body->set_seq(seq);
         body->set_sealed(e.sealed);
         auto bytes = std::make_shared<std::string>();
         frame.SerializeToString(bytes.get());
-        ctx.put(f_queue, keys::queue_entry(address, counter.last_seq), *bytes);
-        save_counter(ctx, address, counter);
-        stored.push_back({address, {counter.last_seq, {std::move(bytes), nullptr}}});
+        ctx.put(f_queue, keys::queue_entry(address, seq), *bytes);
+        stored.push_back({address, {seq, {std::move(bytes), nullptr}}});
       }
       return stored;
-    }, true, [written = std::move(written)](const result<std::vector<stored_envelope>>& stored) {
-      if (written) written(*stored);
-    });
+    }, true, on_written(std::move(written)));
   }
 
   void ack(const device_address& device, std::uint64_t seq, const envelope_id& id,
@@ -364,13 +359,10 @@ class rocksdb_store final : public store {
           if (address == from) continue;
           auto counter = load_counter(ctx, address);
           if (!counter) return std::unexpected(counter.error());
-          auto& c = **counter;
-          if (c.count >= options_.max_queue_per_device) continue;
-          ++c.last_seq;
-          ++c.count;
-          ctx.put(f_queue, keys::queue_entry(address, c.last_seq), ref_value);
-          save_counter(ctx, address, c);
-          stored.push_back({address, {c.last_seq, {group_push_head(c.last_seq, ref, body->size()), body}}});
+          if ((*counter)->count >= options_.max_queue_per_device) continue;
+          const auto seq = take_seq(ctx, address, **counter);
+          ctx.put(f_queue, keys::queue_entry(address, seq), ref_value);
+          stored.push_back({address, {seq, {group_push_head(seq, ref, body->size()), body}}});
         }
       }
       if (stored.empty()) return stored;  // nobody to deliver to: store nothing
@@ -382,9 +374,7 @@ class rocksdb_store final : public store {
       keys::put_be(refs, stored.size(), 8);
       ctx.put(f_bodies, keys::body_refs(group, ref.body_seq), refs);
       return stored;
-    }, true, [written = std::move(written)](const result<std::vector<stored_envelope>>& stored) {
-      if (written) written(*stored);
-    });
+    }, true, on_written(std::move(written)));
   }
 
   void create_group(const group_id& group, const mailbox_id& creator, std::int64_t now,
@@ -607,8 +597,8 @@ class rocksdb_store final : public store {
   };
 
   // Wraps a request: `prepare` runs on the writer thread against the
-  // batch; its result reaches `written` once the batch is written and
-  // `done` once it is durable. Deletes (acks, expiry) are not `durable`:
+  // batch; its result reaches `written` (only if it succeeded) once the
+  // batch is written and `done` once it is durable. Deletes (acks, expiry) are not `durable`:
   // losing one in a crash only means a redelivery, which clients drop by
   // envelope id, and the next sync persists them anyway.
   template <typename T, typename Prepare>
@@ -716,6 +706,23 @@ class rocksdb_store final : public store {
     return &counters_.emplace(key, counter).first->second;
   }
 
+  // An enqueue's `written` hook in the form submit takes.
+  static std::function<void(const result<std::vector<stored_envelope>>&)> on_written(
+      written_hook hook) {
+    if (!hook) return {};
+    return [hook = std::move(hook)](const result<std::vector<stored_envelope>>& stored) {
+      hook(*stored);
+    };
+  }
+
+  // The next sequence number of `device`'s queue, for one new entry.
+  std::uint64_t take_seq(write_context& ctx, const device_address& device, queue_counter& c) {
+    ++c.last_seq;
+    ++c.count;
+    save_counter(ctx, device, c);
+    return c.last_seq;
+  }
+
   void save_counter(write_context& ctx, const device_address& device, const queue_counter& c) {
     std::string value;
     keys::put_be(value, c.last_seq, 8);
@@ -820,10 +827,13 @@ class rocksdb_store final : public store {
                 break;
               }
               if (it->key().size() != keys::queue_key_size) continue;
-              auto facts = facts_of(it->value().ToStringView());
+              const auto value = it->value().ToStringView();
+              auto facts = facts_of(value);
               if (!facts) continue;  // never delete what we cannot read
+              // remove_entry needs the value only to release a group body.
               if (facts->received_at < cutoff)
-                expired.emplace_back(it->key().ToString(), it->value().ToString());
+                expired.emplace_back(it->key().ToString(),
+                                     keys::group_ref::is(value) ? value : std::string_view());
             }
             if (!it->status().ok()) return std::unexpected(to_error(it->status()));
           }
