@@ -300,7 +300,7 @@ mqtt_run() {  # NAME KIND [WINDOW]
   local name=$1 kind=$2
   say "mosquitto: $name"
   # shellcheck disable=SC2046
-  "$mqtt_loadgen" --port "$port" $(run_args "$kind" "${3:-}") --server-pid "$server_pid" \
+  "$mqtt_loadgen" --port "$port" $(run_args "$kind" "${3:-}") --receive-maximum "$delivery_window" --server-pid "$server_pid" \
     --timeout "$timeout" --json "$work/mosquitto-$name.json" \
     --latency-out "$work/mosquitto-$name.cdf" >"$work/mosquitto-$name.txt" ||
     die "the mosquitto $name run failed (see $work/mosquitto)"
@@ -655,7 +655,7 @@ section=$work/relay.md
   echo "mosquitto -c mosquitto.conf                            # bench/mqtt/mosquitto.conf"
   for kind in online rate rate2 offline fanout; do
     echo "haven_loadgen --port PORT --invites FILE $(run_args $kind) --server-pid PID"
-    echo "mqtt_loadgen --port PORT $(run_args $kind) --server-pid PID"
+    echo "mqtt_loadgen --port PORT $(run_args $kind) --receive-maximum $delivery_window --server-pid PID"
   done
   echo "haven_loadgen / mqtt_loadgen --port PORT ... $(run_args sweep W) --server-pid PID   # W in: $sweep"
   echo "fill_store --accounts $idle_connections --envelopes-per-account 0; haven_loadgen --accounts FILE --mode idle --connections $idle_connections --open-concurrency 256 --server-pid PID"

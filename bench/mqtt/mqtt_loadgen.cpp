@@ -67,10 +67,6 @@ constexpr std::size_t k_header_bytes = 24;  // stamp(8) sender(4) index(8) tag(4
 constexpr std::size_t k_none = static_cast<std::size_t>(-1);
 constexpr std::size_t k_any = k_none - 1;  // fanout: every publisher but oneself
 constexpr int k_keepalive_s = 60;
-// fanout (MQTT 5): a client's Receive Maximum overrides the broker's
-// max_inflight_messages, and libmosquitto asks for 20; ask for what
-// bench/run.sh gives the broker (havend's delivery window).
-constexpr int k_receive_maximum = 128;
 constexpr summary_words k_words{"mqtt_loadgen",
                                 "publishers",
                                 ", QoS 1",
@@ -80,7 +76,11 @@ constexpr summary_words k_words{"mqtt_loadgen",
                                 "clients connected and subscribed",
                                 "both ends"};
 
-using options = load_options;
+struct options : load_options {
+  // fanout (MQTT 5): a client's Receive Maximum overrides the broker's
+  // max_inflight_messages, and libmosquitto asks for 20.
+  int receive_maximum = 128;
+};
 
 class bench;
 
@@ -197,7 +197,7 @@ bench::bench(options o) : opts_(std::move(o)) {
     if (c->m == nullptr) throw std::runtime_error("mosquitto_new failed");
     if (fanout()) {
       mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-      mosquitto_int_option(c->m, MOSQ_OPT_RECEIVE_MAXIMUM, k_receive_maximum);
+      mosquitto_int_option(c->m, MOSQ_OPT_RECEIVE_MAXIMUM, opts_.receive_maximum);
     } else {
       mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     }
@@ -729,6 +729,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(24, 64 << 20));
   app.add_option("-w,--window", o.window, "Publishes without PUBACK per client, at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--receive-maximum", o.receive_maximum,
+                 "fanout: MQTT 5 Receive Maximum each client asks for (in-flight deliveries; "
+                 "bench/run.sh passes havend's delivery window)")
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
   app.add_option("--rate", o.rate, "Total messages/s over all publishers, paced; 0 = flat out")
