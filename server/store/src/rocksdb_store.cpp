@@ -121,6 +121,17 @@ struct write_context {
   rocksdb::Status get(family f, std::string_view key, std::string* value) {
     return batch.GetFromBatchAndDB(db, rocksdb::ReadOptions(), cf[f], key, value);
   }
+  // The record at `key` parsed as T; `missing` when there is none.
+  template <typename T>
+  result<T> record(family f, std::string_view key, errc missing = errc::not_found) {
+    std::string value;
+    auto s = get(f, key, &value);
+    if (s.IsNotFound()) return std::unexpected(make_error_code(missing));
+    if (!s.ok()) return std::unexpected(to_error(s));
+    T out;
+    if (!out.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+    return out;
+  }
   void put(family f, std::string_view key, std::string_view value) { batch.Put(cf[f], key, value); }
   void del(family f, std::string_view key) { batch.Delete(cf[f], key); }
   // Keys and values under `prefix`, batch included.
@@ -228,16 +239,11 @@ class rocksdb_store final : public store {
                    completion<void> done) override {
     submit(std::move(done), [=, this, header = std::move(header),
                              sealed = std::move(sealed)](write_context& ctx) -> result<void> {
-      std::string value;
-      auto s = ctx.get(f_vault, keys::view(id), &value);
-      if (s.ok()) {
-        VaultRecord existing;
-        if (!existing.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
-        if (existing.mailbox_id() != keys::view(owner))
-          return std::unexpected(make_error_code(errc::not_owner));
-      } else if (!s.IsNotFound()) {
-        return std::unexpected(to_error(s));
-      }
+      auto existing = ctx.record<VaultRecord>(f_vault, keys::view(id));
+      if (existing && existing->mailbox_id() != keys::view(owner))
+        return std::unexpected(make_error_code(errc::not_owner));
+      if (!existing && existing.error() != errc::not_found)
+        return std::unexpected(existing.error());
       VaultRecord record;
       record.set_mailbox_id(keys::bytes(owner));
       record.set_header(header);
@@ -253,11 +259,9 @@ class rocksdb_store final : public store {
     // Durable: a wrong try must be counted on disk before it is answered,
     // or a crash would hand the guesser more tries.
     submit(std::move(done), [=](write_context& ctx) -> result<vault_opening> {
-      std::string value;
-      auto s = ctx.get(f_vault, keys::view(id), &value);
-      if (!s.ok()) return std::unexpected(to_error(s));
-      VaultRecord record;
-      if (!record.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
+      auto found = ctx.record<VaultRecord>(f_vault, keys::view(id));
+      if (!found) return std::unexpected(found.error());
+      auto& record = *found;
       vault_opening out;
       if (same_verifier(record.auth_verifier(), presented) && record.failures() < max_failures) {
         out.opened = true;
@@ -438,15 +442,13 @@ class rocksdb_store final : public store {
                         completion<AccountRecord> done) override {
     submit(std::move(done), [=, this, account = std::move(account)](
                                 write_context& ctx) -> result<AccountRecord> {
-      std::string value;
-      auto s = ctx.get(f_invites, keys::view(invite_token_hash), &value);
-      if (s.IsNotFound()) return std::unexpected(make_error_code(errc::invalid_invite));
-      if (!s.ok()) return std::unexpected(to_error(s));
-      InviteRecord invite;
-      if (!invite.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
-      if (invite.expires_at() != 0 && invite.expires_at() <= account.created_at)
+      auto invite = ctx.record<InviteRecord>(f_invites, keys::view(invite_token_hash),
+                                             errc::invalid_invite);
+      if (!invite) return std::unexpected(invite.error());
+      if (invite->expires_at() != 0 && invite->expires_at() <= account.created_at)
         return std::unexpected(make_error_code(errc::invalid_invite));
-      s = ctx.get(f_accounts, keys::account(account.mailbox), &value);
+      std::string value;
+      auto s = ctx.get(f_accounts, keys::account(account.mailbox), &value);
       if (s.ok()) return std::unexpected(make_error_code(errc::already_exists));
       if (!s.IsNotFound()) return std::unexpected(to_error(s));
 
@@ -457,8 +459,8 @@ class rocksdb_store final : public store {
       device->set_device_id(1);
       device->set_signing_key(keys::bytes(account.device_signing_key));
       device->set_created_at(round_down(account.created_at, 86'400));
-      record.set_role(invite.role());
-      record.set_org_id(invite.org_id());
+      record.set_role(invite->role());
+      record.set_org_id(invite->org_id());
       record.set_created_at(round_down(account.created_at, 86'400));
       record.set_access_key_hash(keys::bytes(account.access_key_hash));
       ctx.del(f_invites, keys::view(invite_token_hash));
@@ -681,13 +683,8 @@ class rocksdb_store final : public store {
     }
   }
 
-  result<AccountRecord> account_in(write_context& ctx, const mailbox_id& mailbox) {
-    std::string value;
-    auto s = ctx.get(f_accounts, keys::account(mailbox), &value);
-    if (!s.ok()) return std::unexpected(to_error(s));
-    AccountRecord record;
-    if (!record.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
-    return record;
+  static result<AccountRecord> account_in(write_context& ctx, const mailbox_id& mailbox) {
+    return ctx.record<AccountRecord>(f_accounts, keys::account(mailbox));
   }
 
   // The writer thread's cache of queue counters, loaded on first use.
@@ -787,14 +784,9 @@ class rocksdb_store final : public store {
                        frame.envelope().received_at()};
   }
 
-  result<GroupRecord> group_in(write_context& ctx, const group_id& group) {
-    std::string value;
-    auto s = ctx.get(f_groups, keys::view(group), &value);
-    if (s.IsNotFound()) return std::unexpected(make_error_code(errc::not_member));
-    if (!s.ok()) return std::unexpected(to_error(s));
-    GroupRecord record;
-    if (!record.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
-    return record;
+  // A group the caller cannot see is indistinguishable from no group.
+  static result<GroupRecord> group_in(write_context& ctx, const group_id& group) {
+    return ctx.record<GroupRecord>(f_groups, keys::view(group), errc::not_member);
   }
 
   // Expiry walks the queue in chunks, one writer turn each, so a large
