@@ -27,14 +27,12 @@ class ws_client {
  public:
   // `source` picks the loopback address we connect from (127.0.0.2 is
   // another client address as far as per-address limits go).
-  // `receive_buffer` > 0 shrinks the socket's receive buffer (slow readers).
   explicit ws_client(unsigned short port, bool read_challenge = true,
-                     const char* source = "127.0.0.1", int receive_buffer = 0)
+                     const char* source = "127.0.0.1")
       : ws_(ioc_) {
     net::ip::tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
     auto& socket = beast::get_lowest_layer(ws_).socket();
     socket.open(net::ip::tcp::v4());
-    if (receive_buffer > 0) socket.set_option(net::socket_base::receive_buffer_size(receive_buffer));
     socket.bind({net::ip::make_address(source), 0});
     beast::get_lowest_layer(ws_).connect(endpoint);
     ws_.read_message_max(64 << 20);
