@@ -102,6 +102,7 @@ struct options : load_options {
   std::string accounts;  // fill_store's accounts file, instead of invites
   unsigned threads = 1;
   std::size_t open_concurrency = 0;  // connections opening at once; 0 = all
+  std::size_t ack_batch = 32;        // envelopes one ack names at most
 };
 
 // An account to log in as (fill_store's accounts file), or an invite
@@ -171,6 +172,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_challenge(const wire::AuthChallenge& c);
   void on_envelope(const wire::Envelope& e);
   void on_sent(std::uint64_t msg);
+  void flush_acks();
   void update_group(std::size_t members);
   void do_start_sending();
   void maybe_send();
@@ -224,7 +226,7 @@ class bench {
   void on_group_ready();
   void on_send_acked();
   void on_delivered();
-  void on_ack_replied();
+  void on_ack_replied(std::size_t envelopes);
   void on_drained();
   void on_closed();
   void fail(std::string why);
@@ -352,6 +354,13 @@ void connection::on_read(error_code ec, std::size_t bytes) {
   buffer_.consume(buffer_.size());
   if (!parsed) return fail("the server sent a frame that is not a ServerFrame");
   handle(frame_);
+  // One ack names what has arrived: it goes when the batch is full or
+  // nothing more is waiting on the socket.
+  error_code e;
+  if (const auto acks = ack_frame_.ack().envelopes_size();
+      acks >= static_cast<int>(bench_.opts.ack_batch) ||
+      (acks > 0 && beast::get_lowest_layer(*ws_).socket().available(e) == 0))
+    flush_acks();
   do_read();
 }
 
@@ -362,7 +371,7 @@ void connection::handle(const wire::ServerFrame& f) {
                 f.error().message() + "\") for request " +
                 (id == 0              ? std::string("0 (unsolicited)")
                  : (id & k_login_ids) ? std::string(registering_ ? "register" : "log-in")
-                 : (id & k_ack_ids)   ? "ack #" + std::to_string(id & ~k_ack_ids)
+                 : (id & k_ack_ids)   ? "ack #" + std::to_string((id & ~k_ack_ids) >> 9)
                  : (id & k_group_ids)
                      ? "group change to " + std::to_string(id & ~k_group_ids) + " members"
                      : "send #" + std::to_string(id - 1)));
@@ -393,7 +402,9 @@ void connection::handle(const wire::ServerFrame& f) {
   }
   if (id & k_ack_ids) {
     if (!f.has_acked()) return fail("unexpected reply to an ack");
-    return bench_.on_ack_replied();
+    if (f.acked().not_found_size() > 0)
+      return fail("an ack found no envelope at seq " + std::to_string(f.acked().not_found(0)));
+    return bench_.on_ack_replied(id & 511);
   }
   if (id & k_group_ids) {
     const auto members = id & ~k_group_ids;
@@ -467,12 +478,18 @@ void connection::on_envelope(const wire::Envelope& e) {
     std::memcpy(&sent_at, e.sealed().data(), k_stamp_bytes);
     latencies_ns.push_back(arrived - sent_at);
   }
-  ack_frame_.set_request_id(k_ack_ids | ++acks_sent_);
-  auto* ack = ack_frame_.mutable_ack();
-  ack->set_seq(e.seq());
-  ack->set_envelope_id(id);
-  write(std::make_shared<const std::string>(ack_frame_.SerializeAsString()));
+  auto* delivered = ack_frame_.mutable_ack()->add_envelopes();
+  delivered->set_seq(e.seq());
+  delivered->set_envelope_id(id);
   bench_.on_delivered();
+}
+
+// The request id carries the ack's envelope count (at most 256: 9 bits).
+void connection::flush_acks() {
+  const auto count = static_cast<std::uint64_t>(ack_frame_.ack().envelopes_size());
+  ack_frame_.set_request_id(k_ack_ids | (++acks_sent_ << 9) | count);
+  write(std::make_shared<const std::string>(ack_frame_.SerializeAsString()));
+  ack_frame_.mutable_ack()->clear_envelopes();
 }
 
 void connection::on_sent(std::uint64_t msg) {
@@ -739,8 +756,8 @@ void bench::on_delivered() {
   if (++delivered_ == deliveries()) marks_.last_delivery = steady::now();
   check_complete();
 }
-void bench::on_ack_replied() {
-  ++acks_replied_;
+void bench::on_ack_replied(std::size_t envelopes) {
+  acks_replied_ += envelopes;
   check_complete();
 }
 void bench::on_drained() {
@@ -773,7 +790,7 @@ void bench::on_timeout() {
   if (offline()) why << ", recipients back " << relogged_.load() << "/" << conns_.size() - senders_;
   why << ", sends acknowledged " << sends_acked_.load() << "/" << total()
       << ", envelopes delivered " << delivered_.load() << "/" << deliveries()
-      << ", acks answered " << acks_replied_.load() << "/" << deliveries();
+      << ", envelopes acked " << acks_replied_.load() << "/" << deliveries();
   if (offline())
     why << ", queues drained " << drained_.load() << "/" << conns_.size() - senders_;
   fail(why.str());
@@ -935,6 +952,10 @@ int main(int argc, char** argv) {
   app.add_option("-w,--window", o.window, "Unacknowledged sends in flight per connection")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app.add_option("--ack-batch", o.ack_batch,
+                 "Envelopes one ack names at most; a receiver acks what has arrived")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   app.add_option("--rate", o.rate, "Total messages/s over all senders, paced; 0 = flat out")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e8));

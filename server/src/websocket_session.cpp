@@ -24,6 +24,7 @@ constexpr std::size_t k_signature_size = 64;
 constexpr std::size_t k_max_devices_per_send = 32;
 constexpr std::size_t k_max_one_time_per_upload = 200;
 constexpr std::size_t k_max_group_changes = 256;
+constexpr std::size_t k_max_acks = 256;
 constexpr unsigned k_max_malformed = 3;
 constexpr std::size_t k_pump_batch = 32;  // envelopes read from the store at a time
 
@@ -425,21 +426,31 @@ void websocket_session<Stream>::handle_send(std::uint64_t id, wire::SendRequest&
 
 template <class Stream>
 void websocket_session<Stream>::handle_ack(std::uint64_t id, const wire::AckRequest& r) {
-  if (r.envelope_id().size() != k_id_size)
-    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "envelope_id must be 16 bytes");
-  // The delivery window frees at once; the delete itself is group-committed.
-  if (auto it = std::ranges::find(in_flight_, r.seq()); it != in_flight_.end()) {
-    in_flight_.erase(it);
-    pump();
+  const auto count = static_cast<std::size_t>(r.envelopes_size());
+  if (count == 0 || count > k_max_acks)
+    return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "an ack names 1 to 256 envelopes");
+  std::vector<store::delivered_envelope> envelopes;
+  envelopes.reserve(count);
+  for (const auto& e : r.envelopes()) {
+    if (e.envelope_id().size() != k_id_size)
+      return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "envelope_id must be 16 bytes");
+    envelopes.push_back({e.seq(), to_array<16>(e.envelope_id())});
   }
-  relay_.store.ack(*address_, r.seq(), to_array<16>(r.envelope_id()),
-                   on_strand<void>([this, id](store::result<void> done) {
-                     if (!done) return reply_store_error(id, done.error());
-                     wire::ServerFrame out;
-                     out.set_request_id(id);
-                     out.mutable_acked();
-                     reply(out);
-                   }));
+  // The delivery window frees at once; the deletes themselves are group-committed.
+  const auto freed = std::erase_if(in_flight_, [&](std::uint64_t seq) {
+    return std::ranges::find(envelopes, seq, &store::delivered_envelope::seq) != envelopes.end();
+  });
+  if (freed > 0) pump();
+  relay_.store.ack(*address_, std::move(envelopes),
+                   on_strand<std::vector<std::uint64_t>>(
+                       [this, id](store::result<std::vector<std::uint64_t>> not_found) {
+                         if (!not_found) return reply_store_error(id, not_found.error());
+                         wire::ServerFrame out;
+                         out.set_request_id(id);
+                         out.mutable_acked()->mutable_not_found()->Add(not_found->begin(),
+                                                                       not_found->end());
+                         reply(out);
+                       }));
 }
 
 // ---------------------------------------------------------------- groups

@@ -132,8 +132,9 @@ void relay_corpus() {
   // Sends to ourselves (pushed back, then acked), to an unknown device,
   // with a wrong access key.
   auto ack = frame(7);
-  ack.mutable_ack()->set_seq(1);
-  ack.mutable_ack()->set_envelope_id(std::string(16, '\x71'));
+  auto* delivered = ack.mutable_ack()->add_envelopes();
+  delivered->set_seq(1);
+  delivered->set_envelope_id(std::string(16, '\x71'));
   relay("send-ack", logged_in, {send_frame(6, {1}, fuzz::relay_access_key), ack});
   relay("send-replaced", logged_in | replaced, {send_frame(6, {1}, fuzz::relay_access_key), ping});
   relay("send-unknown-device", logged_in, {send_frame(8, {1, 2}, fuzz::relay_access_key)});

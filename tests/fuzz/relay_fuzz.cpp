@@ -279,8 +279,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!acked.insert(pushed[i].seq()).second) continue;
       wire::ClientFrame ack;
       ack.set_request_id(k_ack_id + pushed[i].seq());
-      ack.mutable_ack()->set_seq(pushed[i].seq());
-      ack.mutable_ack()->set_envelope_id(pushed[i].envelope_id());
+      auto* delivered = ack.mutable_ack()->add_envelopes();
+      delivered->set_seq(pushed[i].seq());
+      delivered->set_envelope_id(pushed[i].envelope_id());
       ++expected[ack.request_id()];
       c.send(ack);
       more = true;

@@ -39,6 +39,15 @@ struct relay_fixture {
     auto reply = d.register_on(c, invite);
     REQUIRE(reply.has_registered());
   }
+
+  // Starts havend with an account for each device.
+  void start_with(std::initializer_list<test_device*> devices) {
+    std::vector<std::string> invites;
+    for (std::size_t i = 0; i < devices.size(); ++i) invites.push_back(havend.invite());
+    start();
+    auto invite = invites.begin();
+    for (auto* d : devices) enroll(*d, *invite++);
+  }
 };
 
 wire::Envelope expect_envelope(ws_client& c) {
@@ -149,20 +158,17 @@ TEST_CASE("requests before log-in are refused", "[relay]") {
   auto c = f.connect();
   CHECK(error_of(c.request(test_device::ping_frame())) == wire::ERROR_NOT_AUTHENTICATED);
   CHECK(error_of(c.request(test_device::send_frame(d, "x"))) == wire::ERROR_NOT_AUTHENTICATED);
-  wire::ClientFrame ack;
-  ack.mutable_ack()->set_seq(1);
-  ack.mutable_ack()->set_envelope_id(random_string(16));
-  CHECK(error_of(c.request(ack)) == wire::ERROR_NOT_AUTHENTICATED);
+  wire::Envelope any;
+  any.set_seq(1);
+  any.set_envelope_id(random_string(16));
+  CHECK(error_of(c.request(test_device::ack_frame(any))) == wire::ERROR_NOT_AUTHENTICATED);
 }
 
 TEST_CASE("envelopes sent to an offline device arrive in order, and an ack deletes them",
           "[relay]") {
   relay_fixture f;
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.start();
   test_device alice, bob;
-  f.enroll(alice, i1);
-  f.enroll(bob, i2);
+  f.start_with({&alice, &bob});
 
   auto a = f.connect();
   REQUIRE(alice.login_on(a).has_authenticated());
@@ -188,15 +194,24 @@ TEST_CASE("envelopes sent to an offline device arrive in order, and an ack delet
     expect_drained(b);
   }
   {
-    // The two unacked envelopes come again, and only they.
+    // The two unacked envelopes come again, and only they; one ack takes
+    // both, and names seq 1, acked before, as not there.
     auto b = f.connect();
     REQUIRE(bob.login_on(b).has_authenticated());
+    std::vector<wire::Envelope> again;
     for (int i = 3; i < 5; ++i) {
-      auto e = expect_envelope(b);
-      CHECK(e.envelope_id() == ids[static_cast<std::size_t>(i)]);
-      REQUIRE(b.request(test_device::ack_frame(e)).has_acked());
+      again.push_back(expect_envelope(b));
+      CHECK(again.back().envelope_id() == ids[static_cast<std::size_t>(i)]);
     }
     expect_drained(b);
+    wire::Envelope stale;
+    stale.set_seq(1);
+    stale.set_envelope_id(ids[0]);
+    auto reply = b.request(test_device::ack_frame({again[0], stale, again[1]}));
+    REQUIRE(reply.has_acked());
+    CHECK(std::vector<std::uint64_t>(reply.acked().not_found().begin(),
+                                     reply.acked().not_found().end()) ==
+          std::vector<std::uint64_t>{1});
   }
   auto b = f.connect();
   REQUIRE(bob.login_on(b).has_authenticated());
@@ -205,11 +220,8 @@ TEST_CASE("envelopes sent to an offline device arrive in order, and an ack delet
 
 TEST_CASE("an envelope for a connected device is pushed at once", "[relay]") {
   relay_fixture f;
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.start();
   test_device alice, bob;
-  f.enroll(alice, i1);
-  f.enroll(bob, i2);
+  f.start_with({&alice, &bob});
   auto a = f.connect();
   auto b = f.connect();
   REQUIRE(alice.login_on(a).has_authenticated());
@@ -224,13 +236,42 @@ TEST_CASE("an envelope for a connected device is pushed at once", "[relay]") {
   }
 }
 
+TEST_CASE(
+    "an ack of no envelopes, of more than 256, or with a bad id is refused and deletes nothing",
+    "[relay]") {
+  relay_fixture f;
+  test_device alice, bob;
+  f.start_with({&alice, &bob});
+  auto a = f.connect();
+  REQUIRE(alice.login_on(a).has_authenticated());
+  REQUIRE(a.request(test_device::send_frame(bob, "keep me")).has_sent());
+
+  auto b = f.connect();
+  REQUIRE(bob.login_on(b).has_authenticated());
+  const auto e = expect_envelope(b);
+  expect_drained(b);
+  wire::ClientFrame empty;
+  empty.mutable_ack();
+  CHECK(error_of(b.request(empty)) == wire::ERROR_INVALID_ARGUMENT);
+  auto too_many = test_device::ack_frame(e);
+  for (int i = 0; i < 256; ++i)
+    *too_many.mutable_ack()->add_envelopes() = too_many.ack().envelopes(0);
+  CHECK(error_of(b.request(too_many)) == wire::ERROR_INVALID_ARGUMENT);
+  wire::Envelope short_id = e;
+  short_id.set_envelope_id("short");
+  CHECK(error_of(b.request(test_device::ack_frame({e, short_id}))) == wire::ERROR_INVALID_ARGUMENT);
+
+  auto again = f.connect();
+  REQUIRE(bob.login_on(again).has_authenticated());
+  auto left = test_device::take_queue(again);
+  REQUIRE(left.size() == 1);
+  CHECK(left.front().sealed() == "keep me");
+}
+
 TEST_CASE("a restart between send and receive loses nothing", "[relay]") {
   relay_fixture f;
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.start();
   test_device alice, bob;
-  f.enroll(alice, i1);
-  f.enroll(bob, i2);
+  f.start_with({&alice, &bob});
   {
     auto a = f.connect();
     REQUIRE(alice.login_on(a).has_authenticated());
@@ -248,12 +289,8 @@ TEST_CASE("a restart between send and receive loses nothing", "[relay]") {
 
 TEST_CASE("one mailbox cannot ack, fetch or read another's envelopes", "[relay]") {
   relay_fixture f;
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite(), i3 = f.havend.invite();
-  f.start();
   test_device alice, bob, mallory;
-  f.enroll(alice, i1);
-  f.enroll(bob, i2);
-  f.enroll(mallory, i3);
+  f.start_with({&alice, &bob, &mallory});
 
   auto a = f.connect();
   REQUIRE(alice.login_on(a).has_authenticated());
@@ -263,10 +300,12 @@ TEST_CASE("one mailbox cannot ack, fetch or read another's envelopes", "[relay]"
   auto m = f.connect();
   REQUIRE(mallory.login_on(m).has_authenticated());
   expect_drained(m);  // nothing of bob's reaches mallory
-  wire::ClientFrame ack;
-  ack.mutable_ack()->set_seq(1);
-  ack.mutable_ack()->set_envelope_id(id);
-  CHECK(error_of(m.request(ack)) == wire::ERROR_NOT_FOUND);
+  wire::Envelope bobs;
+  bobs.set_seq(1);
+  bobs.set_envelope_id(id);
+  auto acked = m.request(test_device::ack_frame(bobs));
+  REQUIRE(acked.has_acked());
+  CHECK(acked.acked().not_found_size() == 1);  // mallory's seq 1 is no such envelope
 
   // Without bob's access key mallory can neither send to nor drain bob.
   test_device forged = test_device();
@@ -291,11 +330,8 @@ TEST_CASE("one mailbox cannot ack, fetch or read another's envelopes", "[relay]"
 TEST_CASE("prekeys: signatures checked, one-time keys handed out once, then last resort",
           "[relay]") {
   relay_fixture f;
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.start();
   test_device alice, bob;
-  f.enroll(alice, i1);
-  f.enroll(bob, i2);
+  f.start_with({&alice, &bob});
 
   auto b = f.connect();
   REQUIRE(bob.login_on(b).has_authenticated());
@@ -430,11 +466,8 @@ TEST_CASE("bad frames get a clear error or close, and others are still served", 
 
 TEST_CASE("a second log-in of the same device replaces the first connection", "[relay]") {
   relay_fixture f;
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.start();
   test_device alice, bob;
-  f.enroll(alice, i1);
-  f.enroll(bob, i2);
+  f.start_with({&alice, &bob});
   auto old_conn = f.connect();
   REQUIRE(bob.login_on(old_conn).has_authenticated());
   expect_drained(old_conn);
@@ -468,11 +501,8 @@ TEST_CASE("havend answers /healthz over plain HTTP on the relay port", "[relay]"
 
 TEST_CASE("SIGTERM stops havend cleanly and the log holds no ids or content", "[relay]") {
   relay_fixture f;
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.start();
   test_device alice, bob;
-  f.enroll(alice, i1);
-  f.enroll(bob, i2);
+  f.start_with({&alice, &bob});
   const std::string marker = "MARKER-" + std::to_string(std::random_device{}());
   auto a = f.connect();
   REQUIRE(alice.login_on(a).has_authenticated());
@@ -540,11 +570,8 @@ TEST_CASE("a roaming vault: stored by its owner, opened before log-in, destroyed
   temp_dir config_dir;
   std::ofstream(config_dir.path() / "vault.toml") << "[limits]\nvault_max_failures = 3\n";
   relay_fixture f({"--config", (config_dir.path() / "vault.toml").string()});
-  const auto i1 = f.havend.invite(), i2 = f.havend.invite();
-  f.start();
   test_device survivor, other;
-  f.enroll(survivor, i1);
-  f.enroll(other, i2);
+  f.start_with({&survivor, &other});
   const auto vault_id = random_string(16);
   const auto k_auth = random_string(32);
   const auto verifier = crypto::hash256(crypto::bytes_of(k_auth));

@@ -84,6 +84,13 @@ struct fixture {
     });
   }
 
+  // Acks envelopes of `device`; returns the seqs that were not there.
+  result<std::vector<std::uint64_t>> ack(const device_address& device,
+                                         std::vector<delivered_envelope> envelopes) {
+    return wait_for<std::vector<std::uint64_t>>(
+        [&](auto done) { db->ack(device, std::move(envelopes), done); });
+  }
+
   std::optional<org_id> org_;
 };
 

@@ -84,12 +84,16 @@ struct test_device {
     return f;
   }
 
-  static wire::ClientFrame ack_frame(const wire::Envelope& e) {
+  static wire::ClientFrame ack_frame(std::initializer_list<wire::Envelope> envelopes) {
     wire::ClientFrame f;
-    f.mutable_ack()->set_seq(e.seq());
-    f.mutable_ack()->set_envelope_id(e.envelope_id());
+    for (const auto& e : envelopes) {
+      auto* d = f.mutable_ack()->add_envelopes();
+      d->set_seq(e.seq());
+      d->set_envelope_id(e.envelope_id());
+    }
     return f;
   }
+  static wire::ClientFrame ack_frame(const wire::Envelope& e) { return ack_frame({e}); }
 
   static wire::ClientFrame create_group_frame(const std::string& group_id) {
     wire::ClientFrame f;

@@ -1,6 +1,7 @@
 #include "haven/client/client.hpp"
 
 #include <algorithm>
+#include <span>
 #include <thread>
 
 #include "contact_code.hpp"
@@ -230,10 +231,15 @@ struct client::impl {
     for (const auto& e : batch)
       if (auto m = receive(store.profile(), e)) out.push_back(std::move(*m));
     if (auto saved = store.save(); !saved) return std::unexpected(saved.error());
-    for (const auto& e : batch) {
+    // One ack per 256 envelopes, the most one ack may name.
+    for (std::size_t start = 0; start < batch.size(); start += 256) {
       wire::ClientFrame ack;
-      ack.mutable_ack()->set_seq(e.seq());
-      ack.mutable_ack()->set_envelope_id(e.envelope_id());
+      for (const auto& e :
+           std::span(batch).subspan(start, std::min<std::size_t>(256, batch.size() - start))) {
+        auto* delivered = ack.mutable_ack()->add_envelopes();
+        delivered->set_seq(e.seq());
+        delivered->set_envelope_id(e.envelope_id());
+      }
       if (auto sent = conn.send_only(ack); !sent) return std::unexpected(sent.error());
     }
     return out;

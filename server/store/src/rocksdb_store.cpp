@@ -321,17 +321,39 @@ class rocksdb_store final : public store {
     }, true, on_written(std::move(written)));
   }
 
-  void ack(const device_address& device, std::uint64_t seq, const envelope_id& id,
-           completion<void> done) override {
-    submit(std::move(done), [=, this](write_context& ctx) -> result<void> {
-      const auto key = keys::queue_entry(device, seq);
-      std::string value;
-      auto s = ctx.get(f_queue, key, &value);
-      if (!s.ok()) return std::unexpected(to_error(s));
-      auto stored = facts_of(value);
-      if (!stored) return std::unexpected(make_error_code(errc::corrupt));
-      if (stored->id != id) return std::unexpected(make_error_code(errc::not_found));
-      return remove_entry(ctx, device, key, value);
+  void ack(const device_address& device, std::vector<delivered_envelope> envelopes,
+           completion<std::vector<std::uint64_t>> done) override {
+    submit(std::move(done), [=, this, envelopes = std::move(envelopes)](
+                                write_context& ctx) -> result<std::vector<std::uint64_t>> {
+      auto counter = load_counter(ctx, device);
+      if (!counter) return std::unexpected(counter.error());
+      // Every entry is read before any is deleted, so a refusal changes nothing.
+      std::vector<std::uint64_t> not_found;
+      std::vector<std::pair<std::string, std::string>> found;
+      for (const auto& e : envelopes) {
+        auto key = keys::queue_entry(device, e.seq);
+        std::string value;
+        auto s = ctx.get(f_queue, key, &value);
+        if (!s.ok() && !s.IsNotFound()) return std::unexpected(to_error(s));
+        std::optional<entry_facts> stored;
+        if (s.ok() && !(stored = facts_of(value)))
+          return std::unexpected(make_error_code(errc::corrupt));
+        const bool named =
+            stored && stored->id == e.id &&
+            std::ranges::find(found, key, &decltype(found)::value_type::first) == found.end();
+        if (!named) {
+          not_found.push_back(e.seq);
+          continue;
+        }
+        // remove_entry needs the value only to release a group body.
+        if (!keys::group_ref::is(value)) value.clear();
+        found.emplace_back(std::move(key), std::move(value));
+      }
+      for (const auto& [key, value] : found)
+        if (auto removed = remove_entry(ctx, **counter, key, value); !removed)
+          return std::unexpected(removed.error());
+      if (!found.empty()) save_counter(ctx, device, **counter);
+      return not_found;
     }, false);
   }
 
@@ -727,12 +749,11 @@ class rocksdb_store final : public store {
     ctx.put(f_queue, keys::queue_prefix(device), value);
   }
 
-  // Deletes a queue entry whose stored value is `value`; the last
-  // reference to a group body deletes the body too.
-  result<void> remove_entry(write_context& ctx, const device_address& device,
-                            std::string_view key, std::string_view value) {
-    auto counter = load_counter(ctx, device);
-    if (!counter) return std::unexpected(counter.error());
+  // Deletes a queue entry whose stored value is `value` and counts it off
+  // `counter`, which the caller saves; the last reference to a group body
+  // deletes the body too.
+  result<void> remove_entry(write_context& ctx, queue_counter& counter, std::string_view key,
+                            std::string_view value) {
     if (keys::group_ref ref; ref.decode(value)) {
       const auto refs_key = keys::body_refs(ref.group, ref.body_seq);
       std::string refs;
@@ -748,9 +769,8 @@ class rocksdb_store final : public store {
         ctx.put(f_bodies, refs_key, refs);
       }
     }
-    if ((*counter)->count > 0) --(*counter)->count;
+    if (counter.count > 0) --counter.count;
     ctx.del(f_queue, key);
-    save_counter(ctx, device, **counter);
     return {};
   }
 
@@ -832,8 +852,11 @@ class rocksdb_store final : public store {
           for (const auto& [key, value] : expired) {
             const device_address device{to_array<16>(std::string_view(key).substr(0, 16)),
                                         static_cast<std::uint32_t>(keys::get_be(key, 16, 4))};
-            auto removed = remove_entry(ctx, device, key, value);
+            auto counter = load_counter(ctx, device);
+            if (!counter) return std::unexpected(counter.error());
+            auto removed = remove_entry(ctx, **counter, key, value);
             if (!removed) return std::unexpected(removed.error());
+            save_counter(ctx, device, **counter);
             ++p.removed;
           }
           return p;

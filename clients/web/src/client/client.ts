@@ -472,7 +472,9 @@ export class HavenClient {
   private async take(e: Envelope) {
     const m = this.receive(e);
     await this.save();
-    await this.relay?.request({ case: "ack", value: { seq: e.seq, envelopeId: e.envelopeId } }).catch(() => undefined);
+    await this.relay
+      ?.request({ case: "ack", value: { envelopes: [{ seq: e.seq, envelopeId: e.envelopeId }] } })
+      .catch(() => undefined);
     if (m) this.onMessage(m);
   }
 

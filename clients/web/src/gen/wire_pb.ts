@@ -21,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wire.proto.
  */
 export const file_wire: GenFile = /*@__PURE__*/
-  fileDesc("Cgp3aXJlLnByb3RvEgpoYXZlbi53aXJlIrgFCgtDbGllbnRGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgEEi8KCHJlZ2lzdGVyGAogASgLMhsuaGF2ZW4ud2lyZS5SZWdpc3RlclJlcXVlc3RIABInCgRhdXRoGAsgASgLMhcuaGF2ZW4ud2lyZS5BdXRoUmVxdWVzdEgAEjoKDnVwbG9hZF9wcmVrZXlzGAwgASgLMiAuaGF2ZW4ud2lyZS5VcGxvYWRQcmVrZXlzUmVxdWVzdEgAEjgKDWZldGNoX3ByZWtleXMYDSABKAsyHy5oYXZlbi53aXJlLkZldGNoUHJla2V5c1JlcXVlc3RIABInCgRzZW5kGA4gASgLMhcuaGF2ZW4ud2lyZS5TZW5kUmVxdWVzdEgAEiUKA2FjaxgPIAEoCzIWLmhhdmVuLndpcmUuQWNrUmVxdWVzdEgAEicKBHBpbmcYECABKAsyFy5oYXZlbi53aXJlLlBpbmdSZXF1ZXN0SAASNAoLdmF1bHRfc3RvcmUYESABKAsyHS5oYXZlbi53aXJlLlZhdWx0U3RvcmVSZXF1ZXN0SAASNgoMdmF1bHRfaGVhZGVyGBIgASgLMh4uaGF2ZW4ud2lyZS5WYXVsdEhlYWRlclJlcXVlc3RIABIyCgp2YXVsdF9vcGVuGBMgASgLMhwuaGF2ZW4ud2lyZS5WYXVsdE9wZW5SZXF1ZXN0SAASNgoMY3JlYXRlX2dyb3VwGBQgASgLMh4uaGF2ZW4ud2lyZS5DcmVhdGVHcm91cFJlcXVlc3RIABI2Cgx1cGRhdGVfZ3JvdXAYFSABKAsyHi5oYXZlbi53aXJlLlVwZGF0ZUdyb3VwUmVxdWVzdEgAEjIKCmdyb3VwX3NlbmQYFiABKAsyHC5oYXZlbi53aXJlLkdyb3VwU2VuZFJlcXVlc3RIAEIGCgRib2R5IpYBCg9SZWdpc3RlclJlcXVlc3QSFAoMaW52aXRlX3Rva2VuGAEgASgJEioKCGlkZW50aXR5GAIgASgLMhguaGF2ZW4ud2lyZS5JZGVudGl0eUtleXMSGgoSZGV2aWNlX3NpZ25pbmdfa2V5GAMgASgMEhIKCmFjY2Vzc19rZXkYBCABKAwSEQoJc2lnbmF0dXJlGAUgASgMIk0KDElkZW50aXR5S2V5cxITCgtzaWduaW5nX2tleRgBIAEoDBIOCgZkaF9rZXkYAiABKAwSGAoQZGhfa2V5X3NpZ25hdHVyZRgDIAEoDCJHCgtBdXRoUmVxdWVzdBISCgptYWlsYm94X2lkGAEgASgMEhEKCWRldmljZV9pZBgCIAEoDRIRCglzaWduYXR1cmUYAyABKAwiQQoMU2lnbmVkUHJla2V5EgoKAmlkGAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIi8KDU9uZVRpbWVQcmVrZXkSCgoCaWQYASABKA0SEgoKcHVibGljX2tleRgCIAEoDCKjAQoUVXBsb2FkUHJla2V5c1JlcXVlc3QSLwoNc2lnbmVkX3ByZWtleRgBIAEoCzIYLmhhdmVuLndpcmUuU2lnbmVkUHJla2V5Ei0KC2xhc3RfcmVzb3J0GAIgASgLMhguaGF2ZW4ud2lyZS5TaWduZWRQcmVrZXkSKwoIb25lX3RpbWUYAyADKAsyGS5oYXZlbi53aXJlLk9uZVRpbWVQcmVrZXkiPQoTRmV0Y2hQcmVrZXlzUmVxdWVzdBISCgptYWlsYm94X2lkGAEgASgMEhIKCmFjY2Vzc19rZXkYAiABKAwiMgoNRGV2aWNlTWVzc2FnZRIRCglkZXZpY2VfaWQYASABKA0SDgoGc2VhbGVkGAIgASgMIncKC1NlbmRSZXF1ZXN0EhMKC2VudmVsb3BlX2lkGAEgASgMEhIKCm1haWxib3hfaWQYAiABKAwSEgoKYWNjZXNzX2tleRgDIAEoDBIrCghtZXNzYWdlcxgEIAMoCzIZLmhhdmVuLndpcmUuRGV2aWNlTWVzc2FnZSIuCgpBY2tSZXF1ZXN0EgsKA3NlcRgBIAEoBBITCgtlbnZlbG9wZV9pZBgCIAEoDCINCgtQaW5nUmVxdWVzdCJcChFWYXVsdFN0b3JlUmVxdWVzdBIQCgh2YXVsdF9pZBgBIAEoDBIOCgZoZWFkZXIYAiABKAwSFQoNYXV0aF92ZXJpZmllchgDIAEoDBIOCgZzZWFsZWQYBCABKAwiJgoSVmF1bHRIZWFkZXJSZXF1ZXN0EhAKCHZhdWx0X2lkGAEgASgMIjYKEFZhdWx0T3BlblJlcXVlc3QSEAoIdmF1bHRfaWQYASABKAwSEAoIYXV0aF9rZXkYAiABKAwiJgoSQ3JlYXRlR3JvdXBSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgMIkgKCU5ld01lbWJlchISCgptYWlsYm94X2lkGAEgASgMEhIKCmFjY2Vzc19rZXkYAiABKAwSEwoLZmFjaWxpdGF0b3IYAyABKAgiWgoSVXBkYXRlR3JvdXBSZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgMEiIKA2FkZBgCIAMoCzIVLmhhdmVuLndpcmUuTmV3TWVtYmVyEg4KBnJlbW92ZRgDIAMoDCJJChBHcm91cFNlbmRSZXF1ZXN0EhMKC2VudmVsb3BlX2lkGAEgASgMEhAKCGdyb3VwX2lkGAIgASgMEg4KBnNlYWxlZBgDIAEoDCLnBQoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoBBIuCgljaGFsbGVuZ2UYCiABKAsyGS5oYXZlbi53aXJlLkF1dGhDaGFsbGVuZ2VIABIvCgpyZWdpc3RlcmVkGAsgASgLMhkuaGF2ZW4ud2lyZS5SZWdpc3RlclJlcGx5SAASLgoNYXV0aGVudGljYXRlZBgMIAEoCzIVLmhhdmVuLndpcmUuQXV0aFJlcGx5SAASOgoQcHJla2V5c191cGxvYWRlZBgNIAEoCzIeLmhhdmVuLndpcmUuVXBsb2FkUHJla2V5c1JlcGx5SAASMQoNcHJla2V5X2J1bmRsZRgOIAEoCzIYLmhhdmVuLndpcmUuUHJla2V5QnVuZGxlSAASJQoEc2VudBgPIAEoCzIVLmhhdmVuLndpcmUuU2VuZFJlcGx5SAASJQoFYWNrZWQYECABKAsyFC5oYXZlbi53aXJlLkFja1JlcGx5SAASJQoEcG9uZxgRIAEoCzIVLmhhdmVuLndpcmUuUG9uZ1JlcGx5SAASKAoIZW52ZWxvcGUYEiABKAsyFC5oYXZlbi53aXJlLkVudmVsb3BlSAASMQoNcXVldWVfZHJhaW5lZBgTIAEoCzIYLmhhdmVuLndpcmUuUXVldWVEcmFpbmVkSAASIgoFZXJyb3IYFCABKAsyES5oYXZlbi53aXJlLkVycm9ySAASMwoMdmF1bHRfc3RvcmVkGBUgASgLMhsuaGF2ZW4ud2lyZS5WYXVsdFN0b3JlUmVwbHlIABI0Cgx2YXVsdF9oZWFkZXIYFiABKAsyHC5oYXZlbi53aXJlLlZhdWx0SGVhZGVyUmVwbHlIABIyCgx2YXVsdF9vcGVuZWQYFyABKAsyGi5oYXZlbi53aXJlLlZhdWx0T3BlblJlcGx5SAASJwoFZ3JvdXAYGCABKAsyFi5oYXZlbi53aXJlLkdyb3VwUmVwbHlIAEIGCgRib2R5IjEKDUF1dGhDaGFsbGVuZ2USEQoJc2VydmVyX2lkGAEgASgMEg0KBW5vbmNlGAIgASgMImwKDVJlZ2lzdGVyUmVwbHkSEgoKbWFpbGJveF9pZBgBIAEoDBIRCglkZXZpY2VfaWQYAiABKA0SHgoEcm9sZRgDIAEoDjIQLmhhdmVuLndpcmUuUm9sZRIUCgxvcmdhbmlzYXRpb24YBCABKAkiKwoJQXV0aFJlcGx5Eh4KBHJvbGUYASABKA4yEC5oYXZlbi53aXJlLlJvbGUiLQoSVXBsb2FkUHJla2V5c1JlcGx5EhcKD29uZV90aW1lX3N0b3JlZBgBIAEoDSKvAQoNRGV2aWNlUHJla2V5cxIRCglkZXZpY2VfaWQYASABKA0SLwoNc2lnbmVkX3ByZWtleRgCIAEoCzIYLmhhdmVuLndpcmUuU2lnbmVkUHJla2V5EisKCG9uZV90aW1lGAMgASgLMhkuaGF2ZW4ud2lyZS5PbmVUaW1lUHJla2V5Ei0KC2xhc3RfcmVzb3J0GAQgASgLMhguaGF2ZW4ud2lyZS5TaWduZWRQcmVrZXkiegoMUHJla2V5QnVuZGxlEhIKCm1haWxib3hfaWQYASABKAwSKgoIaWRlbnRpdHkYAiABKAsyGC5oYXZlbi53aXJlLklkZW50aXR5S2V5cxIqCgdkZXZpY2VzGAMgAygLMhkuaGF2ZW4ud2lyZS5EZXZpY2VQcmVrZXlzIgsKCVNlbmRSZXBseSIKCghBY2tSZXBseSILCglQb25nUmVwbHkiEQoPVmF1bHRTdG9yZVJlcGx5Ih0KCkdyb3VwUmVwbHkSDwoHbWVtYmVycxgBIAEoDSI2ChBWYXVsdEhlYWRlclJlcGx5Eg4KBmhlYWRlchgBIAEoDBISCgp0cmllc19sZWZ0GAIgASgNIiAKDlZhdWx0T3BlblJlcGx5Eg4KBnNlYWxlZBgBIAEoDCJRCghFbnZlbG9wZRILCgNzZXEYASABKAQSEwoLZW52ZWxvcGVfaWQYAiABKAwSDgoGc2VhbGVkGAMgASgMEhMKC3JlY2VpdmVkX2F0GAQgASgDIg4KDFF1ZXVlRHJhaW5lZCI9CgVFcnJvchIjCgRjb2RlGAEgASgOMhUuaGF2ZW4ud2lyZS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCSpECgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIRCg1ST0xFX1NVUlZJVk9SEAESEwoPUk9MRV9DQVNFV09SS0VSEAIqeAoKUHJla2V5S2luZBIbChdQUkVLRVlfS0lORF9VTlNQRUNJRklFRBAAEhYKElBSRUtFWV9LSU5EX1NJR05FRBABEhgKFFBSRUtFWV9LSU5EX09ORV9USU1FEAISGwoXUFJFS0VZX0tJTkRfTEFTVF9SRVNPUlQQAyq9AwoJRXJyb3JDb2RlEhUKEUVSUk9SX1VOU1BFQ0lGSUVEEAASGQoVRVJST1JfTUFMRk9STUVEX0ZSQU1FEAESGQoVRVJST1JfVU5LTk9XTl9SRVFVRVNUEAISGwoXRVJST1JfTk9UX0FVVEhFTlRJQ0FURUQQAxIfChtFUlJPUl9BTFJFQURZX0FVVEhFTlRJQ0FURUQQBBIVChFFUlJPUl9BVVRIX0ZBSUxFRBAFEhgKFEVSUk9SX0lOVkFMSURfSU5WSVRFEAYSGgoWRVJST1JfSU5WQUxJRF9BUkdVTUVOVBAHEhcKE0VSUk9SX0JBRF9TSUdOQVRVUkUQCBIXChNFUlJPUl9BQ0NFU1NfREVOSUVEEAkSGAoURVJST1JfVU5LTk9XTl9ERVZJQ0UQChITCg9FUlJPUl9OT1RfRk9VTkQQCxIWChJFUlJPUl9SQVRFX0xJTUlURUQQDBIWChJFUlJPUl9TVE9SQUdFX0ZVTEwQDhIVChFFUlJPUl9VTkFWQUlMQUJMRRAPEhQKEEVSUk9SX1FVRVVFX0ZVTEwQEBIUChBFUlJPUl9HUk9VUF9GVUxMEBEiBAgNEA1CAkgBYgZwcm90bzM");
+  fileDesc("Cgp3aXJlLnByb3RvEgpoYXZlbi53aXJlIrgFCgtDbGllbnRGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgEEi8KCHJlZ2lzdGVyGAogASgLMhsuaGF2ZW4ud2lyZS5SZWdpc3RlclJlcXVlc3RIABInCgRhdXRoGAsgASgLMhcuaGF2ZW4ud2lyZS5BdXRoUmVxdWVzdEgAEjoKDnVwbG9hZF9wcmVrZXlzGAwgASgLMiAuaGF2ZW4ud2lyZS5VcGxvYWRQcmVrZXlzUmVxdWVzdEgAEjgKDWZldGNoX3ByZWtleXMYDSABKAsyHy5oYXZlbi53aXJlLkZldGNoUHJla2V5c1JlcXVlc3RIABInCgRzZW5kGA4gASgLMhcuaGF2ZW4ud2lyZS5TZW5kUmVxdWVzdEgAEiUKA2FjaxgPIAEoCzIWLmhhdmVuLndpcmUuQWNrUmVxdWVzdEgAEicKBHBpbmcYECABKAsyFy5oYXZlbi53aXJlLlBpbmdSZXF1ZXN0SAASNAoLdmF1bHRfc3RvcmUYESABKAsyHS5oYXZlbi53aXJlLlZhdWx0U3RvcmVSZXF1ZXN0SAASNgoMdmF1bHRfaGVhZGVyGBIgASgLMh4uaGF2ZW4ud2lyZS5WYXVsdEhlYWRlclJlcXVlc3RIABIyCgp2YXVsdF9vcGVuGBMgASgLMhwuaGF2ZW4ud2lyZS5WYXVsdE9wZW5SZXF1ZXN0SAASNgoMY3JlYXRlX2dyb3VwGBQgASgLMh4uaGF2ZW4ud2lyZS5DcmVhdGVHcm91cFJlcXVlc3RIABI2Cgx1cGRhdGVfZ3JvdXAYFSABKAsyHi5oYXZlbi53aXJlLlVwZGF0ZUdyb3VwUmVxdWVzdEgAEjIKCmdyb3VwX3NlbmQYFiABKAsyHC5oYXZlbi53aXJlLkdyb3VwU2VuZFJlcXVlc3RIAEIGCgRib2R5IpYBCg9SZWdpc3RlclJlcXVlc3QSFAoMaW52aXRlX3Rva2VuGAEgASgJEioKCGlkZW50aXR5GAIgASgLMhguaGF2ZW4ud2lyZS5JZGVudGl0eUtleXMSGgoSZGV2aWNlX3NpZ25pbmdfa2V5GAMgASgMEhIKCmFjY2Vzc19rZXkYBCABKAwSEQoJc2lnbmF0dXJlGAUgASgMIk0KDElkZW50aXR5S2V5cxITCgtzaWduaW5nX2tleRgBIAEoDBIOCgZkaF9rZXkYAiABKAwSGAoQZGhfa2V5X3NpZ25hdHVyZRgDIAEoDCJHCgtBdXRoUmVxdWVzdBISCgptYWlsYm94X2lkGAEgASgMEhEKCWRldmljZV9pZBgCIAEoDRIRCglzaWduYXR1cmUYAyABKAwiQQoMU2lnbmVkUHJla2V5EgoKAmlkGAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIi8KDU9uZVRpbWVQcmVrZXkSCgoCaWQYASABKA0SEgoKcHVibGljX2tleRgCIAEoDCKjAQoUVXBsb2FkUHJla2V5c1JlcXVlc3QSLwoNc2lnbmVkX3ByZWtleRgBIAEoCzIYLmhhdmVuLndpcmUuU2lnbmVkUHJla2V5Ei0KC2xhc3RfcmVzb3J0GAIgASgLMhguaGF2ZW4ud2lyZS5TaWduZWRQcmVrZXkSKwoIb25lX3RpbWUYAyADKAsyGS5oYXZlbi53aXJlLk9uZVRpbWVQcmVrZXkiPQoTRmV0Y2hQcmVrZXlzUmVxdWVzdBISCgptYWlsYm94X2lkGAEgASgMEhIKCmFjY2Vzc19rZXkYAiABKAwiMgoNRGV2aWNlTWVzc2FnZRIRCglkZXZpY2VfaWQYASABKA0SDgoGc2VhbGVkGAIgASgMIncKC1NlbmRSZXF1ZXN0EhMKC2VudmVsb3BlX2lkGAEgASgMEhIKCm1haWxib3hfaWQYAiABKAwSEgoKYWNjZXNzX2tleRgDIAEoDBIrCghtZXNzYWdlcxgEIAMoCzIZLmhhdmVuLndpcmUuRGV2aWNlTWVzc2FnZSI+CgpBY2tSZXF1ZXN0EjAKCWVudmVsb3BlcxgBIAMoCzIdLmhhdmVuLndpcmUuRGVsaXZlcmVkRW52ZWxvcGUiNQoRRGVsaXZlcmVkRW52ZWxvcGUSCwoDc2VxGAEgASgEEhMKC2VudmVsb3BlX2lkGAIgASgMIg0KC1BpbmdSZXF1ZXN0IlwKEVZhdWx0U3RvcmVSZXF1ZXN0EhAKCHZhdWx0X2lkGAEgASgMEg4KBmhlYWRlchgCIAEoDBIVCg1hdXRoX3ZlcmlmaWVyGAMgASgMEg4KBnNlYWxlZBgEIAEoDCImChJWYXVsdEhlYWRlclJlcXVlc3QSEAoIdmF1bHRfaWQYASABKAwiNgoQVmF1bHRPcGVuUmVxdWVzdBIQCgh2YXVsdF9pZBgBIAEoDBIQCghhdXRoX2tleRgCIAEoDCImChJDcmVhdGVHcm91cFJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAwiSAoJTmV3TWVtYmVyEhIKCm1haWxib3hfaWQYASABKAwSEgoKYWNjZXNzX2tleRgCIAEoDBITCgtmYWNpbGl0YXRvchgDIAEoCCJaChJVcGRhdGVHcm91cFJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAwSIgoDYWRkGAIgAygLMhUuaGF2ZW4ud2lyZS5OZXdNZW1iZXISDgoGcmVtb3ZlGAMgAygMIkkKEEdyb3VwU2VuZFJlcXVlc3QSEwoLZW52ZWxvcGVfaWQYASABKAwSEAoIZ3JvdXBfaWQYAiABKAwSDgoGc2VhbGVkGAMgASgMIucFCgtTZXJ2ZXJGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgEEi4KCWNoYWxsZW5nZRgKIAEoCzIZLmhhdmVuLndpcmUuQXV0aENoYWxsZW5nZUgAEi8KCnJlZ2lzdGVyZWQYCyABKAsyGS5oYXZlbi53aXJlLlJlZ2lzdGVyUmVwbHlIABIuCg1hdXRoZW50aWNhdGVkGAwgASgLMhUuaGF2ZW4ud2lyZS5BdXRoUmVwbHlIABI6ChBwcmVrZXlzX3VwbG9hZGVkGA0gASgLMh4uaGF2ZW4ud2lyZS5VcGxvYWRQcmVrZXlzUmVwbHlIABIxCg1wcmVrZXlfYnVuZGxlGA4gASgLMhguaGF2ZW4ud2lyZS5QcmVrZXlCdW5kbGVIABIlCgRzZW50GA8gASgLMhUuaGF2ZW4ud2lyZS5TZW5kUmVwbHlIABIlCgVhY2tlZBgQIAEoCzIULmhhdmVuLndpcmUuQWNrUmVwbHlIABIlCgRwb25nGBEgASgLMhUuaGF2ZW4ud2lyZS5Qb25nUmVwbHlIABIoCghlbnZlbG9wZRgSIAEoCzIULmhhdmVuLndpcmUuRW52ZWxvcGVIABIxCg1xdWV1ZV9kcmFpbmVkGBMgASgLMhguaGF2ZW4ud2lyZS5RdWV1ZURyYWluZWRIABIiCgVlcnJvchgUIAEoCzIRLmhhdmVuLndpcmUuRXJyb3JIABIzCgx2YXVsdF9zdG9yZWQYFSABKAsyGy5oYXZlbi53aXJlLlZhdWx0U3RvcmVSZXBseUgAEjQKDHZhdWx0X2hlYWRlchgWIAEoCzIcLmhhdmVuLndpcmUuVmF1bHRIZWFkZXJSZXBseUgAEjIKDHZhdWx0X29wZW5lZBgXIAEoCzIaLmhhdmVuLndpcmUuVmF1bHRPcGVuUmVwbHlIABInCgVncm91cBgYIAEoCzIWLmhhdmVuLndpcmUuR3JvdXBSZXBseUgAQgYKBGJvZHkiMQoNQXV0aENoYWxsZW5nZRIRCglzZXJ2ZXJfaWQYASABKAwSDQoFbm9uY2UYAiABKAwibAoNUmVnaXN0ZXJSZXBseRISCgptYWlsYm94X2lkGAEgASgMEhEKCWRldmljZV9pZBgCIAEoDRIeCgRyb2xlGAMgASgOMhAuaGF2ZW4ud2lyZS5Sb2xlEhQKDG9yZ2FuaXNhdGlvbhgEIAEoCSIrCglBdXRoUmVwbHkSHgoEcm9sZRgBIAEoDjIQLmhhdmVuLndpcmUuUm9sZSItChJVcGxvYWRQcmVrZXlzUmVwbHkSFwoPb25lX3RpbWVfc3RvcmVkGAEgASgNIq8BCg1EZXZpY2VQcmVrZXlzEhEKCWRldmljZV9pZBgBIAEoDRIvCg1zaWduZWRfcHJla2V5GAIgASgLMhguaGF2ZW4ud2lyZS5TaWduZWRQcmVrZXkSKwoIb25lX3RpbWUYAyABKAsyGS5oYXZlbi53aXJlLk9uZVRpbWVQcmVrZXkSLQoLbGFzdF9yZXNvcnQYBCABKAsyGC5oYXZlbi53aXJlLlNpZ25lZFByZWtleSJ6CgxQcmVrZXlCdW5kbGUSEgoKbWFpbGJveF9pZBgBIAEoDBIqCghpZGVudGl0eRgCIAEoCzIYLmhhdmVuLndpcmUuSWRlbnRpdHlLZXlzEioKB2RldmljZXMYAyADKAsyGS5oYXZlbi53aXJlLkRldmljZVByZWtleXMiCwoJU2VuZFJlcGx5Ih0KCEFja1JlcGx5EhEKCW5vdF9mb3VuZBgBIAMoBCILCglQb25nUmVwbHkiEQoPVmF1bHRTdG9yZVJlcGx5Ih0KCkdyb3VwUmVwbHkSDwoHbWVtYmVycxgBIAEoDSI2ChBWYXVsdEhlYWRlclJlcGx5Eg4KBmhlYWRlchgBIAEoDBISCgp0cmllc19sZWZ0GAIgASgNIiAKDlZhdWx0T3BlblJlcGx5Eg4KBnNlYWxlZBgBIAEoDCJRCghFbnZlbG9wZRILCgNzZXEYASABKAQSEwoLZW52ZWxvcGVfaWQYAiABKAwSDgoGc2VhbGVkGAMgASgMEhMKC3JlY2VpdmVkX2F0GAQgASgDIg4KDFF1ZXVlRHJhaW5lZCI9CgVFcnJvchIjCgRjb2RlGAEgASgOMhUuaGF2ZW4ud2lyZS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCSpECgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIRCg1ST0xFX1NVUlZJVk9SEAESEwoPUk9MRV9DQVNFV09SS0VSEAIqeAoKUHJla2V5S2luZBIbChdQUkVLRVlfS0lORF9VTlNQRUNJRklFRBAAEhYKElBSRUtFWV9LSU5EX1NJR05FRBABEhgKFFBSRUtFWV9LSU5EX09ORV9USU1FEAISGwoXUFJFS0VZX0tJTkRfTEFTVF9SRVNPUlQQAyq9AwoJRXJyb3JDb2RlEhUKEUVSUk9SX1VOU1BFQ0lGSUVEEAASGQoVRVJST1JfTUFMRk9STUVEX0ZSQU1FEAESGQoVRVJST1JfVU5LTk9XTl9SRVFVRVNUEAISGwoXRVJST1JfTk9UX0FVVEhFTlRJQ0FURUQQAxIfChtFUlJPUl9BTFJFQURZX0FVVEhFTlRJQ0FURUQQBBIVChFFUlJPUl9BVVRIX0ZBSUxFRBAFEhgKFEVSUk9SX0lOVkFMSURfSU5WSVRFEAYSGgoWRVJST1JfSU5WQUxJRF9BUkdVTUVOVBAHEhcKE0VSUk9SX0JBRF9TSUdOQVRVUkUQCBIXChNFUlJPUl9BQ0NFU1NfREVOSUVEEAkSGAoURVJST1JfVU5LTk9XTl9ERVZJQ0UQChITCg9FUlJPUl9OT1RfRk9VTkQQCxIWChJFUlJPUl9SQVRFX0xJTUlURUQQDBIWChJFUlJPUl9TVE9SQUdFX0ZVTEwQDhIVChFFUlJPUl9VTkFWQUlMQUJMRRAPEhQKEEVSUk9SX1FVRVVFX0ZVTEwQEBIUChBFUlJPUl9HUk9VUF9GVUxMEBEiBAgNEA1CAkgBYgZwcm90bzM");
 
 /**
  * @generated from message haven.wire.ClientFrame
@@ -402,12 +402,30 @@ export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
   messageDesc(file_wire, 9);
 
 /**
- * Names the envelope by sequence number and id; a stale or foreign ack can
- * never delete another envelope.
+ * Acks 1 to 256 delivered envelopes in one request, so a client draining
+ * a backlog needs one round trip per batch. Each names its envelope by
+ * sequence number and id; a stale or foreign ack can never delete another.
  *
  * @generated from message haven.wire.AckRequest
  */
 export type AckRequest = Message<"haven.wire.AckRequest"> & {
+  /**
+   * @generated from field: repeated haven.wire.DeliveredEnvelope envelopes = 1;
+   */
+  envelopes: DeliveredEnvelope[];
+};
+
+/**
+ * Describes the message haven.wire.AckRequest.
+ * Use `create(AckRequestSchema)` to create a new message.
+ */
+export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
+  messageDesc(file_wire, 10);
+
+/**
+ * @generated from message haven.wire.DeliveredEnvelope
+ */
+export type DeliveredEnvelope = Message<"haven.wire.DeliveredEnvelope"> & {
   /**
    * @generated from field: uint64 seq = 1;
    */
@@ -420,11 +438,11 @@ export type AckRequest = Message<"haven.wire.AckRequest"> & {
 };
 
 /**
- * Describes the message haven.wire.AckRequest.
- * Use `create(AckRequestSchema)` to create a new message.
+ * Describes the message haven.wire.DeliveredEnvelope.
+ * Use `create(DeliveredEnvelopeSchema)` to create a new message.
  */
-export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
-  messageDesc(file_wire, 10);
+export const DeliveredEnvelopeSchema: GenMessage<DeliveredEnvelope> = /*@__PURE__*/
+  messageDesc(file_wire, 11);
 
 /**
  * @generated from message haven.wire.PingRequest
@@ -437,7 +455,7 @@ export type PingRequest = Message<"haven.wire.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_wire, 11);
+  messageDesc(file_wire, 12);
 
 /**
  * Needs log-in. The first store binds vault_id to this mailbox; later
@@ -482,7 +500,7 @@ export type VaultStoreRequest = Message<"haven.wire.VaultStoreRequest"> & {
  * Use `create(VaultStoreRequestSchema)` to create a new message.
  */
 export const VaultStoreRequestSchema: GenMessage<VaultStoreRequest> = /*@__PURE__*/
-  messageDesc(file_wire, 12);
+  messageDesc(file_wire, 13);
 
 /**
  * Before log-in; does not spend the challenge.
@@ -501,7 +519,7 @@ export type VaultHeaderRequest = Message<"haven.wire.VaultHeaderRequest"> & {
  * Use `create(VaultHeaderRequestSchema)` to create a new message.
  */
 export const VaultHeaderRequestSchema: GenMessage<VaultHeaderRequest> = /*@__PURE__*/
-  messageDesc(file_wire, 13);
+  messageDesc(file_wire, 14);
 
 /**
  * Before log-in; does not spend the challenge. A wrong k_auth uses one try;
@@ -528,7 +546,7 @@ export type VaultOpenRequest = Message<"haven.wire.VaultOpenRequest"> & {
  * Use `create(VaultOpenRequestSchema)` to create a new message.
  */
 export const VaultOpenRequestSchema: GenMessage<VaultOpenRequest> = /*@__PURE__*/
-  messageDesc(file_wire, 14);
+  messageDesc(file_wire, 15);
 
 /**
  * Creates a group with the caller as its only member and facilitator.
@@ -549,7 +567,7 @@ export type CreateGroupRequest = Message<"haven.wire.CreateGroupRequest"> & {
  * Use `create(CreateGroupRequestSchema)` to create a new message.
  */
 export const CreateGroupRequestSchema: GenMessage<CreateGroupRequest> = /*@__PURE__*/
-  messageDesc(file_wire, 15);
+  messageDesc(file_wire, 16);
 
 /**
  * A member to add: the caller must present the mailbox's access key, as
@@ -579,7 +597,7 @@ export type NewMember = Message<"haven.wire.NewMember"> & {
  * Use `create(NewMemberSchema)` to create a new message.
  */
 export const NewMemberSchema: GenMessage<NewMember> = /*@__PURE__*/
-  messageDesc(file_wire, 16);
+  messageDesc(file_wire, 17);
 
 /**
  * Facilitators add and remove members (at most 256 changes per request,
@@ -613,7 +631,7 @@ export type UpdateGroupRequest = Message<"haven.wire.UpdateGroupRequest"> & {
  * Use `create(UpdateGroupRequestSchema)` to create a new message.
  */
 export const UpdateGroupRequestSchema: GenMessage<UpdateGroupRequest> = /*@__PURE__*/
-  messageDesc(file_wire, 17);
+  messageDesc(file_wire, 18);
 
 /**
  * One sealed body (a sender-key message) for every device of every member
@@ -646,7 +664,7 @@ export type GroupSendRequest = Message<"haven.wire.GroupSendRequest"> & {
  * Use `create(GroupSendRequestSchema)` to create a new message.
  */
 export const GroupSendRequestSchema: GenMessage<GroupSendRequest> = /*@__PURE__*/
-  messageDesc(file_wire, 18);
+  messageDesc(file_wire, 19);
 
 /**
  * @generated from message haven.wire.ServerFrame
@@ -758,7 +776,7 @@ export type ServerFrame = Message<"haven.wire.ServerFrame"> & {
  * Use `create(ServerFrameSchema)` to create a new message.
  */
 export const ServerFrameSchema: GenMessage<ServerFrame> = /*@__PURE__*/
-  messageDesc(file_wire, 19);
+  messageDesc(file_wire, 20);
 
 /**
  * First frame on every connection. The nonce is fresh per connection and
@@ -783,7 +801,7 @@ export type AuthChallenge = Message<"haven.wire.AuthChallenge"> & {
  * Use `create(AuthChallengeSchema)` to create a new message.
  */
 export const AuthChallengeSchema: GenMessage<AuthChallenge> = /*@__PURE__*/
-  messageDesc(file_wire, 20);
+  messageDesc(file_wire, 21);
 
 /**
  * @generated from message haven.wire.RegisterReply
@@ -815,7 +833,7 @@ export type RegisterReply = Message<"haven.wire.RegisterReply"> & {
  * Use `create(RegisterReplySchema)` to create a new message.
  */
 export const RegisterReplySchema: GenMessage<RegisterReply> = /*@__PURE__*/
-  messageDesc(file_wire, 21);
+  messageDesc(file_wire, 22);
 
 /**
  * @generated from message haven.wire.AuthReply
@@ -832,7 +850,7 @@ export type AuthReply = Message<"haven.wire.AuthReply"> & {
  * Use `create(AuthReplySchema)` to create a new message.
  */
 export const AuthReplySchema: GenMessage<AuthReply> = /*@__PURE__*/
-  messageDesc(file_wire, 22);
+  messageDesc(file_wire, 23);
 
 /**
  * @generated from message haven.wire.UploadPrekeysReply
@@ -851,7 +869,7 @@ export type UploadPrekeysReply = Message<"haven.wire.UploadPrekeysReply"> & {
  * Use `create(UploadPrekeysReplySchema)` to create a new message.
  */
 export const UploadPrekeysReplySchema: GenMessage<UploadPrekeysReply> = /*@__PURE__*/
-  messageDesc(file_wire, 23);
+  messageDesc(file_wire, 24);
 
 /**
  * @generated from message haven.wire.DevicePrekeys
@@ -887,7 +905,7 @@ export type DevicePrekeys = Message<"haven.wire.DevicePrekeys"> & {
  * Use `create(DevicePrekeysSchema)` to create a new message.
  */
 export const DevicePrekeysSchema: GenMessage<DevicePrekeys> = /*@__PURE__*/
-  messageDesc(file_wire, 24);
+  messageDesc(file_wire, 25);
 
 /**
  * @generated from message haven.wire.PrekeyBundle
@@ -914,7 +932,7 @@ export type PrekeyBundle = Message<"haven.wire.PrekeyBundle"> & {
  * Use `create(PrekeyBundleSchema)` to create a new message.
  */
 export const PrekeyBundleSchema: GenMessage<PrekeyBundle> = /*@__PURE__*/
-  messageDesc(file_wire, 25);
+  messageDesc(file_wire, 26);
 
 /**
  * @generated from message haven.wire.SendReply
@@ -927,12 +945,19 @@ export type SendReply = Message<"haven.wire.SendReply"> & {
  * Use `create(SendReplySchema)` to create a new message.
  */
 export const SendReplySchema: GenMessage<SendReply> = /*@__PURE__*/
-  messageDesc(file_wire, 26);
+  messageDesc(file_wire, 27);
 
 /**
+ * The seqs of acked envelopes that were not there (acked before, expired,
+ * or under another id); a client treats them as done.
+ *
  * @generated from message haven.wire.AckReply
  */
 export type AckReply = Message<"haven.wire.AckReply"> & {
+  /**
+   * @generated from field: repeated uint64 not_found = 1;
+   */
+  notFound: bigint[];
 };
 
 /**
@@ -940,7 +965,7 @@ export type AckReply = Message<"haven.wire.AckReply"> & {
  * Use `create(AckReplySchema)` to create a new message.
  */
 export const AckReplySchema: GenMessage<AckReply> = /*@__PURE__*/
-  messageDesc(file_wire, 27);
+  messageDesc(file_wire, 28);
 
 /**
  * @generated from message haven.wire.PongReply
@@ -953,7 +978,7 @@ export type PongReply = Message<"haven.wire.PongReply"> & {
  * Use `create(PongReplySchema)` to create a new message.
  */
 export const PongReplySchema: GenMessage<PongReply> = /*@__PURE__*/
-  messageDesc(file_wire, 28);
+  messageDesc(file_wire, 29);
 
 /**
  * @generated from message haven.wire.VaultStoreReply
@@ -966,7 +991,7 @@ export type VaultStoreReply = Message<"haven.wire.VaultStoreReply"> & {
  * Use `create(VaultStoreReplySchema)` to create a new message.
  */
 export const VaultStoreReplySchema: GenMessage<VaultStoreReply> = /*@__PURE__*/
-  messageDesc(file_wire, 29);
+  messageDesc(file_wire, 30);
 
 /**
  * Answers CreateGroupRequest and UpdateGroupRequest.
@@ -987,7 +1012,7 @@ export type GroupReply = Message<"haven.wire.GroupReply"> & {
  * Use `create(GroupReplySchema)` to create a new message.
  */
 export const GroupReplySchema: GenMessage<GroupReply> = /*@__PURE__*/
-  messageDesc(file_wire, 30);
+  messageDesc(file_wire, 31);
 
 /**
  * @generated from message haven.wire.VaultHeaderReply
@@ -1011,7 +1036,7 @@ export type VaultHeaderReply = Message<"haven.wire.VaultHeaderReply"> & {
  * Use `create(VaultHeaderReplySchema)` to create a new message.
  */
 export const VaultHeaderReplySchema: GenMessage<VaultHeaderReply> = /*@__PURE__*/
-  messageDesc(file_wire, 31);
+  messageDesc(file_wire, 32);
 
 /**
  * @generated from message haven.wire.VaultOpenReply
@@ -1028,7 +1053,7 @@ export type VaultOpenReply = Message<"haven.wire.VaultOpenReply"> & {
  * Use `create(VaultOpenReplySchema)` to create a new message.
  */
 export const VaultOpenReplySchema: GenMessage<VaultOpenReply> = /*@__PURE__*/
-  messageDesc(file_wire, 32);
+  messageDesc(file_wire, 33);
 
 /**
  * A stored envelope pushed to its device, oldest first. Keep it until your
@@ -1065,7 +1090,7 @@ export type Envelope = Message<"haven.wire.Envelope"> & {
  * Use `create(EnvelopeSchema)` to create a new message.
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
-  messageDesc(file_wire, 33);
+  messageDesc(file_wire, 34);
 
 /**
  * Everything queued when the connection logged in has been pushed.
@@ -1080,7 +1105,7 @@ export type QueueDrained = Message<"haven.wire.QueueDrained"> & {
  * Use `create(QueueDrainedSchema)` to create a new message.
  */
 export const QueueDrainedSchema: GenMessage<QueueDrained> = /*@__PURE__*/
-  messageDesc(file_wire, 34);
+  messageDesc(file_wire, 35);
 
 /**
  * @generated from message haven.wire.Error
@@ -1104,7 +1129,7 @@ export type Error = Message<"haven.wire.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_wire, 35);
+  messageDesc(file_wire, 36);
 
 /**
  * @generated from enum haven.wire.Role
@@ -1247,7 +1272,7 @@ export enum ErrorCode {
   ERROR_UNKNOWN_DEVICE = 10,
 
   /**
-   * nothing by that id (ack of a gone envelope)
+   * nothing by that id (a deleted vault)
    *
    * @generated from enum value: ERROR_NOT_FOUND = 11;
    */

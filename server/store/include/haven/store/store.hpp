@@ -113,6 +113,12 @@ struct stored_envelope {
   queued_envelope envelope;
 };
 
+// An ack names the envelope it deletes by seq and id.
+struct delivered_envelope {
+  std::uint64_t seq = 0;
+  envelope_id id{};
+};
+
 struct new_account {
   mailbox_id mailbox{};
   wire::IdentityKeys identity;
@@ -194,11 +200,12 @@ class store {
                              completion<std::vector<stored_envelope>> done,
                              written_hook written = {}) = 0;
 
-  // Deletes the envelope at `seq` only if its id is `id`; not_found if there
-  // is none at seq or it carries another id (nothing is deleted then).
-  // Not synced on its own: after a crash an acked envelope may come again.
-  virtual void ack(const device_address& device, std::uint64_t seq, const envelope_id& id,
-                   completion<void> done) = 0;
+  // Deletes each named envelope whose id matches, in one batch; returns the
+  // seqs of those that were not there (none at seq, or another id: that
+  // one is kept). Not synced on its own: after a crash an acked envelope
+  // may come again.
+  virtual void ack(const device_address& device, std::vector<delivered_envelope> envelopes,
+                   completion<std::vector<std::uint64_t>> done) = 0;
 
   // Creates a group whose only member and facilitator is `creator`;
   // returns the member count (1). Errors: already_exists.
