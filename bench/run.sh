@@ -529,6 +529,11 @@ section=$work/relay.md
   echo "message (\`autosave_on_changes true\`, \`autosave_interval 1\`) rewrites that whole file per"
   echo "message, which nobody runs. The rows compare a durable relay with an in-memory broker."
   echo
+  echo "**How the receivers ack.** An MQTT 5 client must PUBACK every QoS 1 PUBLISH on its own. A"
+  echo "Haven ack names up to 256 delivered envelopes and is answered once (docs/PROTOCOL.md, Ack):"
+  echo "haven_loadgen acks what has arrived whenever nothing more waits on its socket, at most"
+  echo "32 envelopes (\`--ack-batch\`), as a client draining its queue would."
+  echo
   echo "### RocksDB ceiling (same disk, same run)"
   echo
   echo "\`db_bench\` (RocksDB $rocksdb_version from Debian), 1 KiB values, 16-byte keys, WAL synced on every write:"
@@ -576,7 +581,7 @@ section=$work/relay.md
   echo "messages back; Receive Maximum $delivery_window, as havend's delivery window). Then"
   echo "$(thousands "$fanout_senders") $( ((fanout_senders == 1)) && echo sender || echo senders) x $(thousands "$fanout_messages") messages of $(fmt "$size" 0) B, window $window; each message reaches"
   echo "every member but its sender ($(thousands "$(((fanout_members - 1) * fanout_senders * fanout_messages))") deliveries in all), and every member acknowledges"
-  echo "each delivery. Deliveries/s count from the first send to the last delivery; server CPU is"
+  echo "each delivery (havend: in batched acks, as above). Deliveries/s count from the first send to the last delivery; server CPU is"
   echo "over the whole run (acks included), per delivery. Storage writes are the server's"
   echo "\`write_bytes\` (/proc/PID/io: pages dirtied, so a WAL page rewritten after every sync counts"
   echo "each time) per group message; one copy of the body per member would be $(thousands "$(((fanout_members - 1) * size / 1024))") KiB."
