@@ -40,13 +40,8 @@ struct relay_fixture {
     REQUIRE(reply.has_registered());
   }
 
-  // Starts havend with an account for each device.
   void start_with(std::initializer_list<test_device*> devices) {
-    std::vector<std::string> invites;
-    for (std::size_t i = 0; i < devices.size(); ++i) invites.push_back(havend.invite());
-    start();
-    auto invite = invites.begin();
-    for (auto* d : devices) enroll(*d, *invite++);
+    start_with_accounts(havend, devices);
   }
 };
 

@@ -39,17 +39,9 @@ struct hostile_fixture {
     return -1;
   }
 
-  // Starts havend with an account for each device, registered from an
-  // address the tests leave alone.
+  // The accounts are registered from an address the tests leave alone.
   void start_with(std::initializer_list<test_device*> devices) {
-    std::vector<std::string> invites;
-    for (std::size_t i = 0; i < devices.size(); ++i) invites.push_back(havend.invite());
-    havend.start();
-    auto invite = invites.begin();
-    for (auto* d : devices) {
-      ws_client c(havend.port(), true, "127.0.0.2");
-      REQUIRE(d->register_on(c, *invite++).has_registered());
-    }
+    start_with_accounts(havend, devices, "127.0.0.2");
   }
 
   // A well-behaved client from another address still gets an answer.

@@ -9,6 +9,7 @@
 
 #include "haven/crypto/signing.hpp"
 #include "haven/crypto/verify.hpp"
+#include "havend_process.hpp"
 #include "ws_client.hpp"
 
 namespace haven::test {
@@ -161,5 +162,19 @@ struct test_device {
     }
   }
 };
+
+// Starts `havend` with an account for each device, each registered over
+// its own connection from `source`.
+inline void start_with_accounts(havend_process& havend, std::initializer_list<test_device*> devices,
+                                const char* source = "127.0.0.1") {
+  std::vector<std::string> invites;
+  for (std::size_t i = 0; i < devices.size(); ++i) invites.push_back(havend.invite());
+  havend.start();
+  auto invite = invites.begin();
+  for (auto* d : devices) {
+    ws_client c(havend.port(), true, source);
+    REQUIRE(d->register_on(c, *invite++).has_registered());
+  }
+}
 
 }  // namespace haven::test
