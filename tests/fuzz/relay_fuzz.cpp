@@ -51,35 +51,36 @@ constexpr auto k_input_deadline = 5s;
   std::abort();
 }
 
-// One client connection; reads are bounded by a deadline.
+// One client connection. Every operation is asynchronous and bounded by the
+// input's deadline: libFuzzer's timeout alarm (SIGALRM) interrupts blocking
+// system calls, and Asio's blocking calls report EINTR as an error, where
+// its reactor retries.
 class connection {
  public:
-  explicit connection(unsigned short port) : ws_(ioc_) {
-    beast::get_lowest_layer(ws_).connect({net::ip::make_address("127.0.0.1"), port});
+  connection(unsigned short port, steady::time_point deadline) : ws_(ioc_), deadline_(deadline) {
+    const auto connected = run("connect", [&](auto done) {
+      beast::get_lowest_layer(ws_).async_connect({net::ip::make_address("127.0.0.1"), port}, done);
+    });
+    if (connected) bug("cannot connect: " + connected.message());
     ws_.read_message_max(64 << 20);
-    ws_.handshake("127.0.0.1", "/v1/ws");
+    const auto upgraded =
+        run("handshake", [&](auto done) { ws_.async_handshake("127.0.0.1", "/v1/ws", done); });
+    if (upgraded) bug("the WebSocket handshake failed: " + upgraded.message());
     ws_.binary(true);
   }
 
   bool send(std::string_view bytes) {
-    beast::error_code ec;
-    ws_.write(net::buffer(bytes.data(), bytes.size()), ec);
-    return !ec;
+    return !run("write", [&](auto done) {
+      ws_.async_write(net::buffer(bytes.data(), bytes.size()), done);
+    });
   }
 
   bool send(const wire::ClientFrame& f) { return send(f.SerializeAsString()); }
 
   // The next frame, or nullopt once the connection has ended (`ended`).
-  std::optional<wire::ServerFrame> next(steady::time_point deadline) {
+  std::optional<wire::ServerFrame> next() {
     buffer_.clear();
-    bool done = false;
-    ws_.async_read(buffer_, [&](beast::error_code ec, std::size_t) {
-      done = true;
-      ended = ec;
-    });
-    ioc_.restart();
-    ioc_.run_until(deadline);
-    if (!done) bug("no reply and no close before the deadline (hang)");
+    ended = run("read", [&](auto done) { ws_.async_read(buffer_, done); });
     if (ended) return std::nullopt;
     wire::ServerFrame f;
     if (!f.ParseFromString(beast::buffers_to_string(buffer_.data()))) bug("a reply is not a ServerFrame");
@@ -87,12 +88,8 @@ class connection {
     return f;
   }
 
-  void close(steady::time_point deadline) {
-    bool done = false;
-    ws_.async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
-    ioc_.restart();
-    ioc_.run_until(deadline);
-    if (!done) bug("the server did not answer our close");
+  void close() {
+    run("close", [&](auto done) { ws_.async_close(websocket::close_code::normal, done); });
   }
 
   beast::error_code ended;
@@ -100,8 +97,23 @@ class connection {
   static inline const bool verbose = std::getenv("HAVEN_FUZZ_VERBOSE") != nullptr;
 
  private:
+  // Runs one operation to its end; one that has not ended by the deadline is a hang.
+  beast::error_code run(const char* what, const auto& start) {
+    bool done = false;
+    beast::error_code result;
+    start([&](beast::error_code ec, auto&&...) {
+      done = true;
+      result = ec;
+    });
+    ioc_.restart();
+    ioc_.run_until(deadline_);
+    if (!done) bug(std::string(what) + " not finished by the deadline (hang)");
+    return result;
+  }
+
   net::io_context ioc_;
   websocket::stream<beast::tcp_stream> ws_;
+  steady::time_point deadline_;
   beast::flat_buffer buffer_;
 };
 
@@ -140,9 +152,8 @@ void register_account(relay_fixture& f) {
   if (!store::wait_for<void>([&](auto done) { f.store->create_invite(hash, details, 0, done); }))
     bug("cannot create the invite");
 
-  connection c(f.port);
-  const auto deadline = steady::now() + 10s;
-  const auto challenge = c.next(deadline).value().challenge();
+  connection c(f.port, steady::now() + 10s);
+  const auto challenge = c.next().value().challenge();
   const auto identity = fuzz::relay_identity();
   const auto device = fuzz::relay_device();
   const auto dh = as_string(fuzz::relay_dh().public_key());
@@ -159,10 +170,10 @@ void register_account(relay_fixture& f) {
   r->set_signature(as_string(device.sign(fuzz::bytes(crypto::register_message(
       fuzz::bytes(challenge.server_id()), fuzz::bytes(challenge.nonce()), token)))));
   c.send(frame);
-  const auto reply = c.next(deadline);
+  const auto reply = c.next();
   if (!reply || !reply->has_registered()) bug("cannot register the fuzzed device");
   f.mailbox = reply->registered().mailbox_id();
-  c.close(deadline);
+  c.close();
 }
 
 void shut_down() {
@@ -178,11 +189,10 @@ void shut_down() {
 
 // Reads until every expected reply has come or the connection ended.
 // Pushed envelopes are collected for acking.
-void await(connection& c, std::map<std::uint64_t, int>& expected, std::vector<wire::Envelope>& pushed,
-           steady::time_point deadline) {
+void await(connection& c, std::map<std::uint64_t, int>& expected, std::vector<wire::Envelope>& pushed) {
   std::erase_if(expected, [](const auto& e) { return e.second == 0; });
   while (!expected.empty()) {
-    auto f = c.next(deadline);
+    auto f = c.next();
     if (!f) return;
     const auto id = f->request_id();
     if (id == 0 && f->has_envelope()) {
@@ -242,12 +252,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   replace_all(input, fuzz::relay_mailbox_placeholder, fixture->mailbox);
   const auto deadline = steady::now() + k_input_deadline;
 
-  connection c(fixture->port);
-  const auto challenge = c.next(deadline);
+  connection c(fixture->port, deadline);
+  const auto challenge = c.next();
   if (!challenge || !challenge->has_challenge()) bug("no challenge");
   if (log_in) {
     c.send(auth_frame(challenge->challenge()));
-    const auto reply = c.next(deadline);
+    const auto reply = c.next();
     if (!reply || !reply->has_authenticated()) bug("the registered device cannot log in");
   }
 
@@ -262,12 +272,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::optional<connection> newer;
   if ((data[0] & 2) != 0) {
     // Closes the first connection (when logged in) once its requests are answered.
-    newer.emplace(fixture->port);
-    const auto second = newer->next(deadline);
+    newer.emplace(fixture->port, deadline);
+    const auto second = newer->next();
     if (!second || !second->has_challenge()) bug("no challenge on the second connection");
     newer->send(auth_frame(second->challenge()));
   }
-  await(c, expected, pushed, deadline);
+  await(c, expected, pushed);
 
   // Ack what was pushed (a later input starts from an empty queue), then a
   // ping, until a round brings nothing new.
@@ -291,19 +301,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ping.mutable_ping();
     ++expected[k_ping_id];
     c.send(ping);
-    await(c, expected, pushed, deadline);
+    await(c, expected, pushed);
     more = more || pushed.size() > before;
   }
 
   if (!c.ended) {
-    c.close(deadline);
+    c.close();
   } else if (c.ended != websocket::error::closed) {
     bug("the server dropped the connection without a close: " + c.ended.message());
   }
   if (newer) {
-    const auto reply = newer->next(deadline);
+    const auto reply = newer->next();
     if (!reply || !reply->has_authenticated()) bug("the second log-in failed");
-    newer->close(deadline);
+    newer->close();
   }
   return 0;
 }
