@@ -354,12 +354,11 @@ void connection::on_read(error_code ec, std::size_t bytes) {
   buffer_.consume(buffer_.size());
   if (!parsed) return fail("the server sent a frame that is not a ServerFrame");
   handle(frame_);
-  // One ack names what has arrived: it goes when the batch is full or
-  // nothing more is waiting on the socket.
+  // One ack names what has arrived: it goes when the batch is full
+  // (on_envelope) or nothing more is waiting on the socket.
   error_code e;
-  if (const auto acks = ack_frame_.ack().envelopes_size();
-      acks >= static_cast<int>(bench_.opts.ack_batch) ||
-      (acks > 0 && beast::get_lowest_layer(*ws_).socket().available(e) == 0))
+  if (ack_frame_.ack().envelopes_size() > 0 &&
+      beast::get_lowest_layer(*ws_).socket().available(e) == 0)
     flush_acks();
   do_read();
 }
@@ -378,7 +377,10 @@ void connection::handle(const wire::ServerFrame& f) {
   }
   if (id == 0) {
     if (f.has_challenge()) return on_challenge(f.challenge());
-    if (f.has_envelope()) return on_envelope(f.envelope());
+    if (f.has_envelopes()) {
+      for (const auto& e : f.envelopes().envelopes()) on_envelope(e);
+      return;
+    }
     if (f.has_queue_drained()) {
       if (bench_.draining() && expected_sender != k_none && !drained) {
         if (received != expected)
@@ -482,6 +484,7 @@ void connection::on_envelope(const wire::Envelope& e) {
   delivered->set_seq(e.seq());
   delivered->set_envelope_id(id);
   bench_.on_delivered();
+  if (ack_frame_.ack().envelopes_size() >= static_cast<int>(opts.ack_batch)) flush_acks();
 }
 
 // The request id carries the ack's envelope count (at most 256: 9 bits).

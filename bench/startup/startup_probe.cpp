@@ -180,7 +180,7 @@ timings probe_once(const std::vector<std::string>& argv, const std::string& log,
     if (expect_envelope) {
       for (;;) {
         auto f = read_frame(ws);
-        if (f.has_envelope()) {
+        if (f.has_envelopes()) {
           t.first_envelope_ms = ms_since(t0);
           break;
         }

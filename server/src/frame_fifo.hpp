@@ -10,17 +10,29 @@
 
 namespace haven::server {
 
+// A reply, or one pushed envelope; envelopes waiting side by side are
+// written together as one Envelopes frame.
+struct outgoing_frame {
+  store::push_frame bytes;
+  bool envelope = false;
+
+  [[nodiscard]] std::size_t size() const noexcept { return bytes.size(); }
+};
+
 class frame_fifo {
  public:
-  using frame = store::push_frame;
-
   [[nodiscard]] bool empty() const noexcept { return head_ == frames_.size(); }
-  [[nodiscard]] const frame& front() const noexcept { return frames_[head_]; }
+  [[nodiscard]] std::size_t size() const noexcept { return frames_.size() - head_; }
+  // The i-th oldest frame.
+  [[nodiscard]] const outgoing_frame& operator[](std::size_t i) const noexcept {
+    return frames_[head_ + i];
+  }
 
-  void push_back(frame f) { frames_.push_back(std::move(f)); }
+  void push_back(outgoing_frame f) { frames_.push_back(std::move(f)); }
 
-  void pop_front() {
-    frames_[head_++] = {};
+  // Drops the `count` oldest frames.
+  void pop_front(std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) frames_[head_++] = {};
     // Reclaim the popped slots once they are half the vector, so a queue
     // that never empties does not grow.
     if (head_ == frames_.size() || head_ * 2 >= frames_.capacity()) {
@@ -35,7 +47,7 @@ class frame_fifo {
   }
 
  private:
-  std::vector<frame> frames_;
+  std::vector<outgoing_frame> frames_;
   std::size_t head_ = 0;
 };
 

@@ -1,6 +1,8 @@
 #include "websocket_session.hpp"
 
 #include <boost/asio/post.hpp>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -27,6 +29,7 @@ constexpr std::size_t k_max_group_changes = 256;
 constexpr std::size_t k_max_acks = 256;
 constexpr unsigned k_max_malformed = 3;
 constexpr std::size_t k_pump_batch = 32;  // envelopes read from the store at a time
+constexpr std::size_t k_max_envelopes_per_frame = 64;
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(const std::string& s) {
@@ -585,14 +588,14 @@ void relay::deliver(const std::vector<store::stored_envelope>& stored) {
 
 template <class Stream>
 void websocket_session<Stream>::push(std::uint64_t seq, store::push_frame frame) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), seq, frame = std::move(frame)] {
+  net::post(ws_.get_executor(), [self = shared_from_this(), seq, frame = std::move(frame)]() mutable {
     if (!self->address_ || self->closing_ || seq <= self->delivered_seq_) return;
     const bool next_in_line = !self->more_in_store_ && seq == self->delivered_seq_ + 1;
     if (next_in_line && self->in_flight_.size() < self->relay_.cfg.delivery_window &&
         !self->outbox_busy()) {
       self->delivered_seq_ = seq;
       self->in_flight_.push_back(seq);
-      self->send(frame);
+      self->send({std::move(frame), true});
     } else {
       self->more_in_store_ = true;  // read it, and anything before it, from the store
       self->pump();
@@ -606,7 +609,10 @@ void websocket_session<Stream>::pump() {
   const auto window = relay_.cfg.delivery_window;
   // Pushes pause while the outbox is half full and resume as it drains, so
   // a large backlog never trips the slow-reader cap of a healthy client.
-  while (more_in_store_ && in_flight_.size() < window && !outbox_busy()) {
+  // The window is refilled a batch at a time, not an envelope per ack, so
+  // pushes go out many to a frame whatever way the client acks.
+  const auto refill = std::min(window, k_pump_batch);
+  while (more_in_store_ && window - in_flight_.size() >= refill && !outbox_busy()) {
     // Read no more than the outbox can take before it is busy again.
     const auto want = std::min<std::size_t>(window - in_flight_.size(), k_pump_batch);
     const auto budget = relay_.cfg.outbound_buffer_bytes / 2 - outbox_bytes_;
@@ -620,8 +626,9 @@ void websocket_session<Stream>::pump() {
       bytes += e.frame.size();
       delivered_seq_ = e.seq;
       in_flight_.push_back(e.seq);
-      send(std::move(e.frame));
+      queue({std::move(e.frame), true});
     }
+    if (writing_ == 0 && !outbox_.empty()) do_write();
     // A short read that was not cut by the budget reached the end.
     if (batch->size() < want && bytes < budget) more_in_store_ = false;
   }
@@ -639,7 +646,7 @@ template <class Stream>
 void websocket_session<Stream>::reply(const wire::ServerFrame& frame) {
   auto bytes = std::make_shared<std::string>();
   frame.SerializeToString(bytes.get());
-  send({std::move(bytes), nullptr});
+  send({{std::move(bytes), nullptr}, false});
 }
 
 template <class Stream>
@@ -659,20 +666,25 @@ void websocket_session<Stream>::reply_store_error(std::uint64_t id, std::error_c
 }
 
 template <class Stream>
-void websocket_session<Stream>::send(store::push_frame bytes) {
+void websocket_session<Stream>::queue(outgoing_frame frame) {
   if (close_sent_) return;
   // Pushes stop at half the cap (outbox_busy), so at most one push waits
-  // behind the frame being written; what grows past the cap beyond that
-  // one frame are replies the client does not read. The outbox holds at
-  // most the cap plus three frames.
-  const auto waiting = outbox_bytes_ - (writing_ ? outbox_.front().size() : 0);
+  // beyond it; what grows past the cap beyond that are replies the client
+  // does not read. The outbox holds at most the cap, the write in flight
+  // and a few frames.
+  const auto waiting = outbox_bytes_ - writing_bytes_;
   if (waiting > relay_.cfg.outbound_buffer_bytes + relay_.cfg.max_frame_bytes) {
     spdlog::info("connection closed: reader too slow ({} bytes waiting)", waiting);
     return abort();
   }
-  outbox_bytes_ += bytes.size();
-  outbox_.push_back(std::move(bytes));
-  if (!writing_) do_write();
+  outbox_bytes_ += frame.size();
+  outbox_.push_back(std::move(frame));
+}
+
+template <class Stream>
+void websocket_session<Stream>::send(outgoing_frame frame) {
+  queue(std::move(frame));
+  if (writing_ == 0 && !outbox_.empty()) do_write();
 }
 
 template <class Stream>
@@ -682,17 +694,49 @@ bool websocket_session<Stream>::outbox_busy() const noexcept {
 
 template <class Stream>
 void websocket_session<Stream>::do_write() {
-  writing_ = true;
-  const auto& frame = outbox_.front();
-  const std::array<net::const_buffer, 2> buffers{
-      net::buffer(*frame.head), frame.body ? net::buffer(*frame.body) : net::const_buffer()};
-  ws_.async_write(buffers,
+  const auto& first = outbox_[0];
+  if (!first.envelope) {
+    writing_ = 1;
+    writing_bytes_ = first.size();
+    ws_.async_write(net::buffer(*first.bytes.head),
+                    beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+    return;
+  }
+  // The envelopes waiting side by side go out as one Envelopes frame: the
+  // concatenation of their bytes (store.hpp), behind a ServerFrame header.
+  std::size_t count = 0;
+  std::size_t bytes = 0;
+  for (; count < outbox_.size() && count < k_max_envelopes_per_frame && outbox_[count].envelope;
+       ++count) {
+    const auto size = outbox_[count].size();
+    if (count > 0 && bytes + size > relay_.cfg.max_frame_bytes) break;
+    bytes += size;
+  }
+  using google::protobuf::io::CodedOutputStream;
+  auto* end = CodedOutputStream::WriteVarint32ToArray(
+      google::protobuf::internal::WireFormatLite::MakeTag(
+          wire::ServerFrame::kEnvelopesFieldNumber,
+          google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+      envelopes_head_.data());
+  end = CodedOutputStream::WriteVarint64ToArray(bytes, end);
+  envelope_buffers_.clear();
+  envelope_buffers_.emplace_back(envelopes_head_.data(),
+                                 static_cast<std::size_t>(end - envelopes_head_.data()));
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& frame = outbox_[i].bytes;
+    envelope_buffers_.push_back(net::buffer(*frame.head));
+    if (frame.body) envelope_buffers_.push_back(net::buffer(*frame.body));
+  }
+  writing_ = count;
+  writing_bytes_ = bytes;
+  ws_.async_write(envelope_buffers_,
                   beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
 }
 
 template <class Stream>
 void websocket_session<Stream>::on_write(error_code ec, std::size_t) {
-  writing_ = false;
+  const auto written = std::exchange(writing_, 0);
+  const auto written_bytes = std::exchange(writing_bytes_, 0);
   if (ec) {
     spdlog::debug("connection ended: writing failed: {}", ec.message());
     closing_ = true;
@@ -700,8 +744,8 @@ void websocket_session<Stream>::on_write(error_code ec, std::size_t) {
     outbox_bytes_ = 0;
     return;
   }
-  outbox_bytes_ -= outbox_.front().size();
-  outbox_.pop_front();  // the oldest went out; FIFO order is kept
+  outbox_bytes_ -= written_bytes;
+  outbox_.pop_front(written);  // the oldest went out; FIFO order is kept
   // Start the next write before refilling: send() starts one only when
   // none is in flight, and Beast allows exactly one.
   if (!outbox_.empty()) do_write();
@@ -730,7 +774,7 @@ void websocket_session<Stream>::close_when_flushed(websocket::close_code code,
 template <class Stream>
 void websocket_session<Stream>::maybe_close() {
   // Answer every request already taken, write everything queued, then close.
-  if (close_sent_ || pending_ > 0 || writing_ || !outbox_.empty()) return;
+  if (close_sent_ || pending_ > 0 || writing_ > 0 || !outbox_.empty()) return;
   close_sent_ = true;
   login_deadline_.cancel();
   if (!ws_.is_open()) return;
@@ -741,8 +785,8 @@ template <class Stream>
 void websocket_session<Stream>::abort() {
   closing_ = true;
   close_sent_ = true;
-  // A write in flight still reads outbox_.front(); on_write clears it then.
-  if (!writing_) {
+  // A write in flight still reads the outbox; on_write clears it then.
+  if (writing_ == 0) {
     outbox_.clear();
     outbox_bytes_ = 0;
   }

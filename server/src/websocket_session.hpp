@@ -92,7 +92,9 @@ class websocket_session final : public session,
   void reply(const wire::ServerFrame& frame);
   void reply_error(std::uint64_t id, wire::ErrorCode code, std::string_view text);
   void reply_store_error(std::uint64_t id, std::error_code ec);
-  void send(store::push_frame bytes);
+  // queue() adds a frame to the outbox, send() also starts writing it.
+  void queue(outgoing_frame frame);
+  void send(outgoing_frame frame);
   [[nodiscard]] bool outbox_busy() const noexcept;
   void do_write();
   void on_write(error_code ec, std::size_t bytes);
@@ -112,10 +114,15 @@ class websocket_session final : public session,
   std::optional<store::device_address> address_;
   std::string device_key_;  // registry key once logged in
 
-  // Outbound FIFO with one write in flight and a byte cap.
+  // Outbound FIFO with one write in flight and a byte cap. The write in
+  // flight is its oldest `writing_` frames, `writing_bytes_` in all.
   frame_fifo outbox_;
   std::size_t outbox_bytes_ = 0;
-  bool writing_ = false;
+  std::size_t writing_ = 0;
+  std::size_t writing_bytes_ = 0;
+  // An Envelopes write: its frame header, then each envelope's buffers.
+  std::array<std::uint8_t, 12> envelopes_head_{};
+  std::vector<boost::asio::const_buffer> envelope_buffers_;
 
   // Requests handed to the store and not yet answered.
   std::size_t pending_ = 0;

@@ -158,12 +158,14 @@ TEST_CASE("the same envelope delivered twice is shown once", "[cli]") {
     auto queued = (*db)->read_queue(client, 0, 10);
     REQUIRE(queued.has_value());
     REQUIRE(queued->size() == 1);
-    wire::ServerFrame frame;
+    wire::Envelopes frame;
     REQUIRE(frame.ParseFromString(queued->front().frame.bytes()));
+    REQUIRE(frame.envelopes_size() == 1);
+    const auto& stored = frame.envelopes(0);
     store::envelope_id id{};
-    std::copy_n(frame.envelope().envelope_id().begin(), id.size(), id.begin());
+    std::copy_n(stored.envelope_id().begin(), id.size(), id.begin());
     auto again = store::wait_for<std::vector<store::stored_envelope>>([&](auto done) {
-      (*db)->enqueue(client.mailbox, id, {{1, frame.envelope().sealed()}}, 1'700'000'000, done);
+      (*db)->enqueue(client.mailbox, id, {{1, stored.sealed()}}, 1'700'000'000, done);
     });
     REQUIRE(again.has_value());
     REQUIRE((*db)->read_queue(client, 0, 10)->size() == 2);

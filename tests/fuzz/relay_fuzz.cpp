@@ -195,9 +195,14 @@ void await(connection& c, std::map<std::uint64_t, int>& expected, std::vector<wi
     auto f = c.next();
     if (!f) return;
     const auto id = f->request_id();
-    if (id == 0 && f->has_envelope()) {
-      if (f->envelope().seq() == 0 || f->envelope().envelope_id().size() != 16) bug("a malformed push");
-      pushed.push_back(f->envelope());
+    if (id == 0 && f->has_envelopes()) {
+      const auto count = f->envelopes().envelopes_size();
+      if (count < 1 || count > 64) bug("a push of " + std::to_string(count) + " envelopes");
+      for (const auto& e : f->envelopes().envelopes()) {
+        if (e.seq() == 0 || e.envelope_id().size() != 16) bug("a malformed push");
+        if (!pushed.empty() && e.seq() <= pushed.back().seq()) bug("a push out of order");
+        pushed.push_back(e);
+      }
       continue;
     }
     if (id == 0 && f->has_queue_drained()) continue;

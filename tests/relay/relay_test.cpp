@@ -49,8 +49,8 @@ wire::Envelope expect_envelope(ws_client& c) {
   auto f = c.next();
   REQUIRE(f.has_value());
   INFO("frame: " << f->ShortDebugString());
-  REQUIRE(f->has_envelope());
-  return f->envelope();
+  REQUIRE(f->has_envelopes());
+  return f->envelopes().envelopes(0);
 }
 
 void expect_drained(ws_client& c) {
@@ -211,6 +211,37 @@ TEST_CASE("envelopes sent to an offline device arrive in order, and an ack delet
   auto b = f.connect();
   REQUIRE(bob.login_on(b).has_authenticated());
   expect_drained(b);
+}
+
+TEST_CASE("a backlog comes many envelopes to a frame, in order, no frame over the size limit",
+          "[relay]") {
+  relay_fixture f;
+  test_device alice, bob;
+  f.start_with({&alice, &bob});
+  auto a = f.connect();
+  REQUIRE(alice.login_on(a).has_authenticated());
+  expect_drained(a);
+  std::vector<std::string> sent;
+  for (int i = 0; i < 200; ++i) sent.push_back("small " + std::to_string(i));
+  for (int i = 0; i < 5; ++i) sent.push_back(std::string(100 * 1024, static_cast<char>('A' + i)));
+  for (const auto& sealed : sent) REQUIRE(a.request(test_device::send_frame(bob, sealed)).has_sent());
+
+  auto b = f.connect();
+  REQUIRE(bob.login_on(b).has_authenticated());
+  const auto got = test_device::take_queue(b);
+  REQUIRE(got.size() == sent.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("envelope " << i);
+    CHECK(got[i].seq() == i + 1);
+    CHECK(got[i].sealed() == sent[i]);
+  }
+  // 200 small ones in a few frames; two 100 KiB ones fit in a 256 KiB
+  // frame, three do not.
+  CHECK(b.envelope_frames < 20);
+  CHECK(b.most_envelopes_per_frame > 1);
+  CHECK(b.most_envelopes_per_frame <= 64);
+  CHECK(b.largest_envelope_frame > 200 * 1024);
+  CHECK(b.largest_envelope_frame <= 256 * 1024 + 16);
 }
 
 TEST_CASE("an envelope for a connected device is pushed at once", "[relay]") {

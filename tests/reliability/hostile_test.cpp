@@ -107,9 +107,10 @@ TEST_CASE("a client that never reads holds little memory and is closed", "[hosti
 
 
       REQUIRE(e.has_value());
-      REQUIRE(e->has_envelope());
-      CHECK(e->envelope().seq() == seq);
-      auto ack = test_device::ack_frame(e->envelope());
+      REQUIRE(e->has_envelopes());
+      const auto& pushed = e->envelopes().envelopes(0);
+      CHECK(pushed.seq() == seq);
+      auto ack = test_device::ack_frame(pushed);
       ack.set_request_id(1'000'000 + seq);
       again.send(ack);
     }
@@ -296,10 +297,12 @@ TEST_CASE("a replayed send is stored again but carries the same envelope id for 
   ws_client b(f.havend.port());
   REQUIRE(bob.login_on(b).has_authenticated());
   auto e1 = b.next(), e2 = b.next();
-  const bool both = e1 && e2 && e1->has_envelope() && e2->has_envelope();
+  const bool both = e1 && e2 && e1->has_envelopes() && e2->has_envelopes();
   REQUIRE(both);
-  CHECK(e1->envelope().envelope_id() == e2->envelope().envelope_id());
-  CHECK(e1->envelope().seq() != e2->envelope().seq());
+  const auto& first = e1->envelopes().envelopes(0);
+  const auto& second = e2->envelopes().envelopes(0);
+  CHECK(first.envelope_id() == second.envelope_id());
+  CHECK(first.seq() != second.seq());
 }
 
 TEST_CASE("vault passphrase and mailbox id guessing are rate limited and learn nothing",

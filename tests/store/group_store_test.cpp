@@ -99,10 +99,10 @@ TEST_CASE("a group message is stored once and queued for every member but the se
     CHECK(e.received_at() == k_now - k_now % 60);
   }
   // The pushed frame parses to the same envelope as the stored one.
-  haven::wire::ServerFrame pushed;
+  haven::wire::Envelopes pushed;
   REQUIRE(pushed.ParseFromString((*sent)[0].envelope.frame.bytes()));
-  CHECK(pushed.envelope().sealed() == "group body 7");
-  CHECK(pushed.request_id() == 0);
+  REQUIRE(pushed.envelopes_size() == 1);
+  CHECK(pushed.envelopes(0).sealed() == "group body 7");
   // Per group message: the body, its reference count, and the body counter.
   CHECK(count_keys(f, "bodies") == 3);
 }

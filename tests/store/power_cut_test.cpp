@@ -263,9 +263,10 @@ TEST_CASE("a power cut at any instant keeps every completed enqueue", "[store][p
     std::set<std::uint32_t> found;
     std::uint64_t last_seq = 0;
     for (const auto& q : *queue) {
-      haven::wire::ServerFrame frame;
+      haven::wire::Envelopes frame;
       REQUIRE(frame.ParseFromString(q.frame.bytes()));
-      const auto& e = frame.envelope();
+      REQUIRE(frame.envelopes_size() == 1);
+      const auto& e = frame.envelopes(0);
       CHECK(q.seq > last_seq);
       last_seq = q.seq;
       std::uint32_t n = 0;

@@ -95,10 +95,10 @@ struct fixture {
 };
 
 inline haven::wire::Envelope envelope_of(const queued_envelope& q) {
-  haven::wire::ServerFrame frame;
+  haven::wire::Envelopes frame;
   REQUIRE(frame.ParseFromString(q.frame.bytes()));
-  REQUIRE(frame.has_envelope());
-  return frame.envelope();
+  REQUIRE(frame.envelopes_size() == 1);
+  return frame.envelopes(0);
 }
 
 

@@ -100,9 +100,35 @@ class ws_client {
   [[nodiscard]] websocket::close_reason close_reason() const { return ws_.reason(); }
 
   beast::error_code error;
+  // Frames of pushed envelopes as they came off the wire: how many, the
+  // most envelopes in one, and the largest in bytes.
+  std::size_t envelope_frames = 0;
+  int most_envelopes_per_frame = 0;
+  std::size_t largest_envelope_frame = 0;
 
  private:
+  // Tests read one envelope per frame: a frame of several is split here,
+  // in order, and the rest are kept for the next reads.
   std::optional<wire::ServerFrame> read_one(std::chrono::milliseconds timeout) {
+    if (!split_.empty()) {
+      auto f = std::move(split_.front());
+      split_.pop_front();
+      return f;
+    }
+    auto f = read_frame(timeout);
+    if (!f || !f->has_envelopes()) return f;
+    ++envelope_frames;
+    most_envelopes_per_frame = std::max(most_envelopes_per_frame, f->envelopes().envelopes_size());
+    largest_envelope_frame = std::max(largest_envelope_frame, buffer_.size());
+    for (auto& e : *f->mutable_envelopes()->mutable_envelopes()) {
+      wire::ServerFrame one;
+      *one.mutable_envelopes()->add_envelopes() = std::move(e);
+      split_.push_back(std::move(one));
+    }
+    return read_one(timeout);
+  }
+
+  std::optional<wire::ServerFrame> read_frame(std::chrono::milliseconds timeout) {
     buffer_.consume(buffer_.size());
     bool done = false;
     error = {};
@@ -132,6 +158,7 @@ class ws_client {
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   std::deque<wire::ServerFrame> pushed_;
+  std::deque<wire::ServerFrame> split_;
   std::uint64_t last_id_ = 0;
 };
 

@@ -436,7 +436,8 @@ result<std::vector<message>> client::fetch() {
     auto f = (*conn)->next(300ms);
     const bool quiet = !f && f.error() == errc::timeout;
     if (!f && !quiet) return std::unexpected(f.error());
-    if (f && f->has_envelope()) batch.push_back(f->envelope());
+    if (f && f->has_envelopes())
+      std::ranges::move(*f->mutable_envelopes()->mutable_envelopes(), std::back_inserter(batch));
     if (f && f->has_queue_drained()) drained = true;
     // Store and ack what we have when the server pauses (its delivery
     // window is full), when it is done, or every 64 envelopes.
@@ -480,8 +481,9 @@ result<void> client::listen(const std::function<bool(const message&)>& on_messag
       auto f = (*conn)->next(std::min<std::chrono::milliseconds>(left, 1s));
       if (!f && f.error() == errc::timeout) continue;
       if (!f) break;  // connection lost: reconnect
-      if (!f->has_envelope()) continue;
-      auto taken = impl::take(store_, **conn, {f->envelope()});
+      if (!f->has_envelopes()) continue;
+      auto taken = impl::take(store_, **conn,
+                              {f->envelopes().envelopes().begin(), f->envelopes().envelopes().end()});
       if (!taken) return std::unexpected(taken.error());
       for (const auto& m : *taken)
         if (!on_message(m)) return {};

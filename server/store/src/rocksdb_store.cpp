@@ -76,7 +76,11 @@ constexpr std::uint64_t length_delimited(int field_number) {
   return (static_cast<std::uint64_t>(field_number) << 3) | 2;
 }
 
-// The head of a group envelope's push frame: ServerFrame{envelope{seq,
+// Queue entries written before Envelopes existed are ServerFrames with the
+// envelope in field 18: the same bytes.
+static_assert(wire::Envelopes::kEnvelopesFieldNumber == 18);
+
+// The head of a group envelope's push frame: Envelopes{envelopes{seq,
 // envelope_id, received_at, sealed}} up to the sealed bytes, which follow
 // as the shared body. Protobuf parsers take fields in any order, so
 // sealed may come last.
@@ -90,7 +94,7 @@ std::shared_ptr<const std::string> group_push_head(std::uint64_t seq, const keys
   put_varint(envelope, length_delimited(wire::Envelope::kSealedFieldNumber));
   put_varint(envelope, body_size);
   auto head = std::make_shared<std::string>();
-  put_varint(*head, length_delimited(wire::ServerFrame::kEnvelopeFieldNumber));
+  put_varint(*head, length_delimited(wire::Envelopes::kEnvelopesFieldNumber));
   put_varint(*head, envelope.size() + body_size);
   *head += envelope;
   return head;
@@ -303,8 +307,8 @@ class rocksdb_store final : public store {
       }
       std::vector<stored_envelope> stored;
       stored.reserve(envelopes.size());
-      wire::ServerFrame frame;
-      auto* body = frame.mutable_envelope();
+      wire::Envelopes frame;
+      auto* body = frame.add_envelopes();
       body->set_envelope_id(keys::bytes(id));
       body->set_received_at(round_down(received_at, 60));
       for (const auto& e : envelopes) {
@@ -796,12 +800,12 @@ class rocksdb_store final : public store {
   };
   static std::optional<entry_facts> facts_of(std::string_view value) {
     if (keys::group_ref ref; ref.decode(value)) return entry_facts{ref.envelope, ref.received_at};
-    wire::ServerFrame frame;
+    wire::Envelopes frame;
     if (!frame.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
-        frame.envelope().envelope_id().size() != 16)
+        frame.envelopes_size() != 1 || frame.envelopes(0).envelope_id().size() != 16)
       return std::nullopt;
-    return entry_facts{to_array<16>(frame.envelope().envelope_id()),
-                       frame.envelope().received_at()};
+    return entry_facts{to_array<16>(frame.envelopes(0).envelope_id()),
+                       frame.envelopes(0).received_at()};
   }
 
   // A group the caller cannot see is indistinguishable from no group.

@@ -253,7 +253,7 @@ export class HavenClient {
 
   private attach(relay: Relay) {
     this.relay = relay;
-    relay.onEnvelope = (e) => void this.serial(() => this.take(e));
+    relay.onEnvelopes = (batch) => void this.serial(() => this.take(batch));
     relay.onClose = () => this.onConnection(false);
     this.onConnection(true);
   }
@@ -469,13 +469,14 @@ export class HavenClient {
     return this.profile.seenEnvelopes.some((s) => equal(s, id));
   }
 
-  private async take(e: Envelope) {
-    const m = this.receive(e);
+  // Saves what a frame of envelopes brought, then acks them all in one
+  // request: after a crash the server still has whatever was not saved.
+  private async take(batch: Envelope[]) {
+    const messages = batch.map((e) => this.receive(e));
     await this.save();
-    await this.relay
-      ?.request({ case: "ack", value: { envelopes: [{ seq: e.seq, envelopeId: e.envelopeId }] } })
-      .catch(() => undefined);
-    if (m) this.onMessage(m);
+    const envelopes = batch.map((e) => ({ seq: e.seq, envelopeId: e.envelopeId }));
+    await this.relay?.request({ case: "ack", value: { envelopes } }).catch(() => undefined);
+    for (const m of messages) if (m) this.onMessage(m);
   }
 
   private receive(e: Envelope): Incoming | undefined {

@@ -25,7 +25,8 @@ type Body = MessageInitShape<typeof ClientFrameSchema>["body"];
 export class Relay {
   private nextId = 1n;
   private pending = new Map<bigint, { resolve: (f: ServerFrame) => void; reject: (e: Error) => void }>();
-  onEnvelope: (e: Envelope) => void = () => {};
+  /** Pushed envelopes, oldest first: one frame's worth at a time. */
+  onEnvelopes: (batch: Envelope[]) => void = () => {};
   onDrained: () => void = () => {};
   onClose: () => void = () => {};
   private closed = false;
@@ -117,7 +118,7 @@ export class Relay {
       return;
     }
     if (f.requestId === 0n) {
-      if (f.body.case === "envelope") this.onEnvelope(f.body.value);
+      if (f.body.case === "envelopes") this.onEnvelopes(f.body.value.envelopes);
       else if (f.body.case === "queueDrained") this.onDrained();
       return;
     }

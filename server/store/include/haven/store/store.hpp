@@ -81,11 +81,12 @@ struct options {
   rocksdb::Env* env = nullptr;
 };
 
-// The bytes of one ServerFrame push (request id 0, Envelope body), to be
-// written back to back as one WebSocket message. A 1:1 envelope is stored
-// as its frame and is all `head`; a group envelope's `body` is the group
-// message, one buffer shared by every member's frame, so fan-out copies
-// only the ~40-byte head.
+// The bytes of one pushed envelope: an Envelopes message (wire.proto)
+// holding it alone, `head` then `body` back to back, so the bytes of
+// several concatenate into one Envelopes. A 1:1 envelope is stored as these
+// bytes and is all `head`; a group envelope's `body` is the group message,
+// one buffer shared by every member's frame, so fan-out copies only the
+// ~40-byte head.
 struct push_frame {
   std::shared_ptr<const std::string> head;
   std::shared_ptr<const std::string> body;  // null for a 1:1 envelope
