@@ -111,6 +111,37 @@ TEST_CASE("one ack deletes a batch; the ones not there are named, the rest go", 
   CHECK(f.db->read_queue(dev, 0, 10)->size() == 4);
 }
 
+TEST_CASE("a queue counter changed by many requests at once is saved right", "[store]") {
+  fixture f(16);
+  auto m = f.make_account();
+  const device_address dev{m, 1};
+  // Submitted without waiting, so the writer takes them in few batches,
+  // each changing the counter many times and writing it once.
+  std::mutex mutex;
+  std::size_t stored = 0;
+  std::vector<std::uint64_t> not_found{99};
+  for (std::uint8_t i = 1; i <= 12; ++i)
+    f.db->enqueue(m, filled<16>(i), {{1, "sealed"}}, k_now, [&](auto r) {
+      std::lock_guard lock(mutex);
+      stored += r.has_value() ? 1 : 0;
+    });
+  auto acked = wait_for<std::vector<std::uint64_t>>([&](auto done) {
+    f.db->ack(dev, {{1, filled<16>(1)}, {2, filled<16>(2)}, {3, filled<16>(3)}}, done);
+  });
+  REQUIRE(acked.has_value());
+  CHECK(acked->empty());
+  f.reopen();  // waits for the writer, then reads the counter back from disk
+  CHECK(stored == 12);
+  CHECK(f.db->read_queue(dev, 0, 100)->size() == 9);
+  // 9 held of 16: seven more fit, with the next seqs, and the eighth does not.
+  for (std::uint8_t i = 13; i <= 19; ++i) {
+    auto sent = f.send(m, i);
+    REQUIRE(sent.has_value());
+    CHECK(sent->front().envelope.seq == i);
+  }
+  CHECK(f.send(m, 20).error() == errc::queue_full);
+}
+
 TEST_CASE("another mailbox's ack cannot touch this queue", "[store]") {
   fixture f;
   auto alice = f.make_account(1);

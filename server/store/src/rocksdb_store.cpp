@@ -313,7 +313,7 @@ class rocksdb_store final : public store {
       body->set_received_at(round_down(received_at, 60));
       for (const auto& e : envelopes) {
         const device_address address{mailbox, e.device};
-        const auto seq = take_seq(ctx, address, **load_counter(ctx, address));
+        const auto seq = take_seq(address, **load_counter(ctx, address));
         body->set_seq(seq);
         body->set_sealed(e.sealed);
         auto bytes = std::make_shared<std::string>();
@@ -356,7 +356,7 @@ class rocksdb_store final : public store {
       for (const auto& [key, value] : found)
         if (auto removed = remove_entry(ctx, **counter, key, value); !removed)
           return std::unexpected(removed.error());
-      if (!found.empty()) save_counter(ctx, device, **counter);
+      if (!found.empty()) counter_changed(device, **counter);
       return not_found;
     }, false);
   }
@@ -390,7 +390,7 @@ class rocksdb_store final : public store {
           auto counter = load_counter(ctx, address);
           if (!counter) return std::unexpected(counter.error());
           if ((*counter)->count >= options_.max_queue_per_device) continue;
-          const auto seq = take_seq(ctx, address, **counter);
+          const auto seq = take_seq(address, **counter);
           ctx.put(f_queue, keys::queue_entry(address, seq), ref_value);
           stored.push_back({address, {seq, {group_push_head(seq, ref, body->size()), body}}});
         }
@@ -610,6 +610,7 @@ class rocksdb_store final : public store {
   struct queue_counter {
     std::uint64_t last_seq = 0;
     std::uint64_t count = 0;
+    bool changed = false;  // to be written with the current batch
   };
   // Completes a request once its batch is written and, if it must be,
   // synced (or either failed).
@@ -680,10 +681,12 @@ class rocksdb_store final : public store {
       prepared.reserve(group.size());
       for (auto& j : group) prepared.push_back(j.prepare(ctx));
       group.clear();
+      write_changed_counters(ctx);
       if (batch.GetWriteBatch()->Count() > 0) {
         auto s = db_->Write(rocksdb::WriteOptions(), batch.GetWriteBatch());
         if (!s.ok()) {
           counters_.clear();  // they may hold this failed batch's increments
+          changed_counters_.clear();
           needs_resume_ = true;
           for (auto& p : prepared) p.finish(to_error(s));
           continue;
@@ -739,23 +742,35 @@ class rocksdb_store final : public store {
   }
 
   // The next sequence number of `device`'s queue, for one new entry.
-  std::uint64_t take_seq(write_context& ctx, const device_address& device, queue_counter& c) {
+  std::uint64_t take_seq(const device_address& device, queue_counter& c) {
     ++c.last_seq;
     ++c.count;
-    save_counter(ctx, device, c);
+    counter_changed(device, c);
     return c.last_seq;
   }
 
-  void save_counter(write_context& ctx, const device_address& device, const queue_counter& c) {
-    std::string value;
-    keys::put_be(value, c.last_seq, 8);
-    keys::put_be(value, c.count, 8);
-    ctx.put(f_queue, keys::queue_prefix(device), value);
+  // A counter is written once per batch, however many of the batch's
+  // envelopes it counts (write_changed_counters).
+  void counter_changed(const device_address& device, queue_counter& c) {
+    if (std::exchange(c.changed, true)) return;
+    changed_counters_.push_back(keys::queue_prefix(device));
+  }
+
+  void write_changed_counters(write_context& ctx) {
+    for (const auto& key : changed_counters_) {
+      auto& c = counters_.at(key);
+      std::string value;
+      keys::put_be(value, c.last_seq, 8);
+      keys::put_be(value, c.count, 8);
+      ctx.put(f_queue, key, value);
+      c.changed = false;
+    }
+    changed_counters_.clear();
   }
 
   // Deletes a queue entry whose stored value is `value` and counts it off
-  // `counter`, which the caller saves; the last reference to a group body
-  // deletes the body too.
+  // `counter`, which the caller marks changed; the last reference to a
+  // group body deletes the body too.
   result<void> remove_entry(write_context& ctx, queue_counter& counter, std::string_view key,
                             std::string_view value) {
     if (keys::group_ref ref; ref.decode(value)) {
@@ -860,7 +875,7 @@ class rocksdb_store final : public store {
             if (!counter) return std::unexpected(counter.error());
             auto removed = remove_entry(ctx, **counter, key, value);
             if (!removed) return std::unexpected(removed.error());
-            save_counter(ctx, device, **counter);
+            counter_changed(device, **counter);
             ++p.removed;
           }
           return p;
@@ -882,6 +897,7 @@ class rocksdb_store final : public store {
 
   // Writer thread only.
   std::unordered_map<std::string, queue_counter> counters_;
+  std::vector<std::string> changed_counters_;  // keys in counters_
   bool needs_resume_ = false;
 };
 
