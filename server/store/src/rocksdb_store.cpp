@@ -49,6 +49,8 @@ std::error_code to_error(const rocksdb::Status& s) {
 }
 
 constexpr const char* k_server_id_key = "server_id";
+// The writer's account cache starts over beyond this many (a few MB).
+constexpr std::size_t k_cached_accounts = 16'384;
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(std::string_view s) {
@@ -298,7 +300,7 @@ class rocksdb_store final : public store {
       // Check everything before touching the batch or the counters.
       for (const auto& e : envelopes) {
         const bool known = std::ranges::any_of(
-            account->devices(), [&](const auto& d) { return d.device_id() == e.device; });
+            (*account)->devices(), [&](const auto& d) { return d.device_id() == e.device; });
         if (!known) return std::unexpected(make_error_code(errc::unknown_device));
         auto counter = load_counter(ctx, {mailbox, e.device});
         if (!counter) return std::unexpected(counter.error());
@@ -384,7 +386,7 @@ class rocksdb_store final : public store {
         const auto mailbox = to_array<16>(member.mailbox_id());
         auto account = account_in(ctx, mailbox);
         if (!account) return std::unexpected(account.error());
-        for (const auto& d : account->devices()) {
+        for (const auto& d : (*account)->devices()) {
           const device_address address{mailbox, d.device_id()};
           if (address == from) continue;
           auto counter = load_counter(ctx, address);
@@ -491,6 +493,7 @@ class rocksdb_store final : public store {
       record.set_access_key_hash(keys::bytes(account.access_key_hash));
       ctx.del(f_invites, keys::view(invite_token_hash));
       ctx.put(f_accounts, keys::account(account.mailbox), record.SerializeAsString());
+      accounts_.erase(account.mailbox);
       return record;
     });
   }
@@ -530,8 +533,8 @@ class rocksdb_store final : public store {
       if (!account) return std::unexpected(account.error());
       wire::PrekeyBundle bundle;
       bundle.set_mailbox_id(keys::bytes(mailbox));
-      *bundle.mutable_identity() = account->identity();
-      for (const auto& d : account->devices()) {
+      *bundle.mutable_identity() = (*account)->identity();
+      for (const auto& d : (*account)->devices()) {
         const device_address address{mailbox, d.device_id()};
         auto* out = bundle.add_devices();
         out->set_device_id(d.device_id());
@@ -671,6 +674,7 @@ class rocksdb_store final : public store {
                   std::back_inserter(group));
         jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(n));
       }
+      if (accounts_.size() > k_cached_accounts) accounts_.clear();
       if (needs_resume_) {
         // After a failed write (disk full), RocksDB refuses writes until resumed.
         needs_resume_ = !db_->Resume().ok();
@@ -687,6 +691,7 @@ class rocksdb_store final : public store {
         if (!s.ok()) {
           counters_.clear();  // they may hold this failed batch's increments
           changed_counters_.clear();
+          accounts_.clear();  // and accounts it created
           needs_resume_ = true;
           for (auto& p : prepared) p.finish(to_error(s));
           continue;
@@ -712,8 +717,14 @@ class rocksdb_store final : public store {
     }
   }
 
-  static result<AccountRecord> account_in(write_context& ctx, const mailbox_id& mailbox) {
-    return ctx.record<AccountRecord>(f_accounts, keys::account(mailbox));
+  // Through the writer's cache of account records: a send reads its
+  // recipient's, a group send every member's. Accounts are written only
+  // here, in the writer, which drops the entry (create_account).
+  result<const AccountRecord*> account_in(write_context& ctx, const mailbox_id& mailbox) {
+    if (auto it = accounts_.find(mailbox); it != accounts_.end()) return &it->second;
+    auto record = ctx.record<AccountRecord>(f_accounts, keys::account(mailbox));
+    if (!record) return std::unexpected(record.error());
+    return &accounts_.emplace(mailbox, std::move(*record)).first->second;
   }
 
   // The writer thread's cache of queue counters, loaded on first use.
@@ -898,6 +909,13 @@ class rocksdb_store final : public store {
   // Writer thread only.
   std::unordered_map<std::string, queue_counter> counters_;
   std::vector<std::string> changed_counters_;  // keys in counters_
+  struct mailbox_hash {
+    std::size_t operator()(const mailbox_id& m) const noexcept {
+      return std::hash<std::string_view>()(
+          {reinterpret_cast<const char*>(m.data()), m.size()});
+    }
+  };
+  std::unordered_map<mailbox_id, AccountRecord, mailbox_hash> accounts_;
   bool needs_resume_ = false;
 };
 
