@@ -588,7 +588,7 @@ void relay::deliver(const std::vector<store::stored_envelope>& stored) {
 
 template <class Stream>
 void websocket_session<Stream>::push(std::uint64_t seq, store::push_frame frame) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), seq, frame = std::move(frame)]() mutable {
+  auto deliver = [self = shared_from_this(), seq, frame = std::move(frame)]() mutable {
     if (!self->address_ || self->closing_ || seq <= self->delivered_seq_) return;
     const bool next_in_line = !self->more_in_store_ && seq == self->delivered_seq_ + 1;
     if (next_in_line && self->in_flight_.size() < self->relay_.cfg.delivery_window &&
@@ -600,7 +600,8 @@ void websocket_session<Stream>::push(std::uint64_t seq, store::push_frame frame)
       self->more_in_store_ = true;  // read it, and anything before it, from the store
       self->pump();
     }
-  });
+  };
+  net::post(ws_.get_executor(), std::move(deliver));
 }
 
 template <class Stream>

@@ -189,7 +189,8 @@ void shut_down() {
 
 // Reads until every expected reply has come or the connection ended.
 // Pushed envelopes are collected for acking.
-void await(connection& c, std::map<std::uint64_t, int>& expected, std::vector<wire::Envelope>& pushed) {
+void await(connection& c, std::map<std::uint64_t, int>& expected,
+           std::vector<wire::Envelope>& pushed) {
   std::erase_if(expected, [](const auto& e) { return e.second == 0; });
   while (!expected.empty()) {
     auto f = c.next();

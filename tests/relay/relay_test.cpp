@@ -224,7 +224,8 @@ TEST_CASE("a backlog comes many envelopes to a frame, in order, no frame over th
   std::vector<std::string> sent;
   for (int i = 0; i < 200; ++i) sent.push_back("small " + std::to_string(i));
   for (int i = 0; i < 5; ++i) sent.push_back(std::string(100 * 1024, static_cast<char>('A' + i)));
-  for (const auto& sealed : sent) REQUIRE(a.request(test_device::send_frame(bob, sealed)).has_sent());
+  for (const auto& sealed : sent)
+    REQUIRE(a.request(test_device::send_frame(bob, sealed)).has_sent());
 
   auto b = f.connect();
   REQUIRE(bob.login_on(b).has_authenticated());

@@ -154,7 +154,8 @@ struct test_device {
       if (!f) throw std::runtime_error("no queue_drained from the server");
       if (f->has_queue_drained()) return out;
       if (f->request_id() != 0) continue;  // an ack's reply
-      if (!f->has_envelopes()) throw std::runtime_error("unexpected push: " + f->ShortDebugString());
+      if (!f->has_envelopes())
+        throw std::runtime_error("unexpected push: " + f->ShortDebugString());
       auto& pushed = *f->mutable_envelopes()->mutable_envelopes(0);
       auto ack = ack_frame(pushed);
       ack.set_request_id(ack_id++);

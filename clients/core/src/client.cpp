@@ -482,8 +482,8 @@ result<void> client::listen(const std::function<bool(const message&)>& on_messag
       if (!f && f.error() == errc::timeout) continue;
       if (!f) break;  // connection lost: reconnect
       if (!f->has_envelopes()) continue;
-      auto taken = impl::take(store_, **conn,
-                              {f->envelopes().envelopes().begin(), f->envelopes().envelopes().end()});
+      const auto& pushed = f->envelopes().envelopes();
+      auto taken = impl::take(store_, **conn, {pushed.begin(), pushed.end()});
       if (!taken) return std::unexpected(taken.error());
       for (const auto& m : *taken)
         if (!on_message(m)) return {};
