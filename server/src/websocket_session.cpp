@@ -629,7 +629,7 @@ void websocket_session<Stream>::pump() {
       in_flight_.push_back(e.seq);
       queue({std::move(e.frame), true});
     }
-    if (writing_ == 0 && !outbox_.empty()) do_write();
+    start_writing();
     // A short read that was not cut by the budget reached the end.
     if (batch->size() < want && bytes < budget) more_in_store_ = false;
   }
@@ -685,6 +685,11 @@ void websocket_session<Stream>::queue(outgoing_frame frame) {
 template <class Stream>
 void websocket_session<Stream>::send(outgoing_frame frame) {
   queue(std::move(frame));
+  start_writing();
+}
+
+template <class Stream>
+void websocket_session<Stream>::start_writing() {
   if (writing_ == 0 && !outbox_.empty()) do_write();
 }
 

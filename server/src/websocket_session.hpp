@@ -92,9 +92,11 @@ class websocket_session final : public session,
   void reply(const wire::ServerFrame& frame);
   void reply_error(std::uint64_t id, wire::ErrorCode code, std::string_view text);
   void reply_store_error(std::uint64_t id, std::error_code ec);
-  // queue() adds a frame to the outbox, send() also starts writing it.
+  // queue() adds a frame to the outbox, send() also starts writing it;
+  // start_writing() writes what is queued unless a write is in flight.
   void queue(outgoing_frame frame);
   void send(outgoing_frame frame);
+  void start_writing();
   [[nodiscard]] bool outbox_busy() const noexcept;
   void do_write();
   void on_write(error_code ec, std::size_t bytes);
