@@ -50,6 +50,17 @@ TEST_CASE("SIGKILL while clients send loses no acknowledged envelope", "[crash]"
   std::set<std::string> acked;
   std::atomic<int> attempts{0}, failures{0};
   std::vector<std::thread> threads;
+  // Joins the senders however the test leaves this scope: a restart that
+  // throws must report its error, not end in std::terminate.
+  struct stop_and_join {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~stop_and_join() {
+      stop = true;
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } senders_stop{stop, threads};
   for (auto& sender : senders)
     threads.emplace_back([&] {
       while (!stop) {

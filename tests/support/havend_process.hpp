@@ -31,23 +31,34 @@ inline std::string read_text(const std::filesystem::path& file) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// Forks and runs `argv` with stdout on `out_fd` and stderr appended to
+// `err_file`. Tests fork while their client threads run, so the child makes
+// only async-signal-safe calls before exec, as POSIX asks; the pipes and the
+// log are close-on-exec so no other child inherits them.
+inline pid_t spawn(const std::vector<std::string>& argv, int out_fd,
+                   const std::filesystem::path& err_file) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out_fd, STDOUT_FILENO);
+    if (err >= 0) dup2(err, STDERR_FILENO);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  if (err >= 0) close(err);
+  if (pid < 0) throw std::runtime_error("fork failed");
+  return pid;
+}
+
 // Runs a program with arguments; captures stdout, stderr goes to `err_file`.
 inline command_result run_command(const std::vector<std::string>& argv,
                                   const std::filesystem::path& err_file = "/dev/null") {
   int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(pipe_fds[1], STDOUT_FILENO);
-    const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (err >= 0) dup2(err, STDERR_FILENO);
-    close(pipe_fds[0]);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = spawn(argv, pipe_fds[1], err_file);
   close(pipe_fds[1]);
   command_result r;
   char buf[4096];
@@ -94,23 +105,12 @@ class havend_process {
   // Starts havend and waits for its "listening" line; returns the port.
   // A restart comes back on the same port, so clients can reconnect.
   unsigned short start() {
+    std::vector<std::string> argv{binary(), "--port", std::to_string(port_), "--data-dir",
+                                  data_dir_.string()};
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
     int pipe_fds[2];
-    if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(pipe_fds[1], STDOUT_FILENO);
-      const int err = open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      if (err >= 0) dup2(err, STDERR_FILENO);
-      close(pipe_fds[0]);
-      std::vector<std::string> argv{binary(), "--port", std::to_string(port_), "--data-dir",
-                                    data_dir_.string()};
-      argv.insert(argv.end(), extra_.begin(), extra_.end());
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    pid_ = spawn(argv, pipe_fds[1], log_file_);
     close(pipe_fds[1]);
     std::string line;
     char c;

@@ -2,6 +2,8 @@
 // A plain synchronous WebSocket client for tests: real TCP to a real
 // havend on loopback, every read bounded by a timeout.
 
+#include <netinet/in.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -33,6 +35,10 @@ class ws_client {
     net::ip::tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
     auto& socket = beast::get_lowest_layer(ws_).socket();
     socket.open(net::ip::tcp::v4());
+    // The port is left to connect(): bind() alone takes one from the pool
+    // listening sockets use, and could take a restarting havend's port.
+    const int on = 1;
+    setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
     socket.bind({net::ip::make_address(source), 0});
     beast::get_lowest_layer(ws_).connect(endpoint);
     ws_.read_message_max(64 << 20);
