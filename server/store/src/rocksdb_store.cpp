@@ -336,11 +336,22 @@ class rocksdb_store final : public store {
       // Every entry is read before any is deleted, so a refusal changes nothing.
       std::vector<std::uint64_t> not_found;
       std::vector<std::pair<std::string, std::string>> found;
-      for (const auto& e : envelopes) {
-        auto key = keys::queue_entry(device, e.seq);
-        std::string value;
-        auto s = ctx.get(f_queue, key, &value);
+      // One MultiGet: the acked entries mostly share data blocks.
+      std::vector<std::string> entry_keys;
+      entry_keys.reserve(envelopes.size());
+      for (const auto& e : envelopes) entry_keys.push_back(keys::queue_entry(device, e.seq));
+      const std::vector<rocksdb::Slice> slices(entry_keys.begin(), entry_keys.end());
+      std::vector<rocksdb::PinnableSlice> values(envelopes.size());
+      std::vector<rocksdb::Status> statuses(envelopes.size());
+      ctx.batch.MultiGetFromBatchAndDB(ctx.db, rocksdb::ReadOptions(), ctx.cf[f_queue],
+                                       slices.size(), slices.data(), values.data(),
+                                       statuses.data(), false);
+      for (std::size_t i = 0; i < envelopes.size(); ++i) {
+        const auto& e = envelopes[i];
+        auto& key = entry_keys[i];
+        const auto& s = statuses[i];
         if (!s.ok() && !s.IsNotFound()) return std::unexpected(to_error(s));
+        const auto value = s.ok() ? values[i].ToStringView() : std::string_view();
         std::optional<entry_facts> stored;
         if (s.ok() && !(stored = facts_of(value)))
           return std::unexpected(make_error_code(errc::corrupt));
@@ -352,8 +363,8 @@ class rocksdb_store final : public store {
           continue;
         }
         // remove_entry needs the value only to release a group body.
-        if (!keys::group_ref::is(value)) value.clear();
-        found.emplace_back(std::move(key), std::move(value));
+        found.emplace_back(std::move(key),
+                           keys::group_ref::is(value) ? std::string(value) : std::string());
       }
       for (const auto& [key, value] : found)
         if (auto removed = remove_entry(ctx, **counter, key, value); !removed)
