@@ -44,30 +44,20 @@ TEST_CASE("SIGKILL while clients send loses no acknowledged envelope", "[crash]"
     REQUIRE(senders[static_cast<std::size_t>(i)].register_on(c, invites[static_cast<std::size_t>(i + 1)]).has_registered());
   }
 
-  std::atomic<bool> stop{false};
   std::atomic<unsigned short> port{havend.port()};
   std::mutex mutex;
   std::set<std::string> acked;
   std::atomic<int> attempts{0}, failures{0};
-  std::vector<std::thread> threads;
-  // Joins the senders however the test leaves this scope: a restart that
-  // throws must report its error, not end in std::terminate.
-  struct stop_and_join {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~stop_and_join() {
-      stop = true;
-      for (auto& t : threads)
-        if (t.joinable()) t.join();
-    }
-  } senders_stop{stop, threads};
+  // jthreads stop and join on any exit, so a restart that throws reports its
+  // error instead of ending in std::terminate.
+  std::vector<std::jthread> threads;
   for (auto& sender : senders)
-    threads.emplace_back([&] {
-      while (!stop) {
+    threads.emplace_back([&](std::stop_token stop) {
+      while (!stop.stop_requested()) {
         try {
           ws_client c(port, true);
           if (!sender.login_on(c).has_authenticated()) continue;
-          while (!stop) {
+          while (!stop.stop_requested()) {
             const auto id = random_string(16);
             ++attempts;
             auto reply = c.request(test_device::send_frame(recipient, "payload " + id, id), 3s);
@@ -88,8 +78,8 @@ TEST_CASE("SIGKILL while clients send loses no acknowledged envelope", "[crash]"
     havend.kill_now();
     havend.start();  // same port
   }
-  stop = true;
-  for (auto& t : threads) t.join();
+  for (auto& t : threads) t.request_stop();
+  threads.clear();  // joins the senders
 
   // Collect everything now queued for the recipient.
   ws_client c(havend.port());

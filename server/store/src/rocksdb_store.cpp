@@ -127,6 +127,17 @@ struct write_context {
   rocksdb::Status get(family f, std::string_view key, std::string* value) {
     return batch.GetFromBatchAndDB(db, rocksdb::ReadOptions(), cf[f], key, value);
   }
+  // Many keys of one family in one MultiGet (keys that share data blocks
+  // share their lookups); each value stays pinned while `values` lives.
+  void get_many(family f, const std::vector<std::string>& keys,
+                std::vector<rocksdb::PinnableSlice>& values,
+                std::vector<rocksdb::Status>& statuses) {
+    const std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+    values = std::vector<rocksdb::PinnableSlice>(keys.size());
+    statuses.assign(keys.size(), rocksdb::Status());
+    batch.MultiGetFromBatchAndDB(db, rocksdb::ReadOptions(), cf[f], slices.size(), slices.data(),
+                                 values.data(), statuses.data(), false);
+  }
   // The record at `key` parsed as T; `missing` when there is none.
   template <typename T>
   result<T> record(family f, std::string_view key, errc missing = errc::not_found) {
@@ -336,16 +347,12 @@ class rocksdb_store final : public store {
       // Every entry is read before any is deleted, so a refusal changes nothing.
       std::vector<std::uint64_t> not_found;
       std::vector<std::pair<std::string, std::string>> found;
-      // One MultiGet: the acked entries mostly share data blocks.
       std::vector<std::string> entry_keys;
       entry_keys.reserve(envelopes.size());
       for (const auto& e : envelopes) entry_keys.push_back(keys::queue_entry(device, e.seq));
-      const std::vector<rocksdb::Slice> slices(entry_keys.begin(), entry_keys.end());
-      std::vector<rocksdb::PinnableSlice> values(envelopes.size());
-      std::vector<rocksdb::Status> statuses(envelopes.size());
-      ctx.batch.MultiGetFromBatchAndDB(ctx.db, rocksdb::ReadOptions(), ctx.cf[f_queue],
-                                       slices.size(), slices.data(), values.data(),
-                                       statuses.data(), false);
+      std::vector<rocksdb::PinnableSlice> values;
+      std::vector<rocksdb::Status> statuses;
+      ctx.get_many(f_queue, entry_keys, values, statuses);
       for (std::size_t i = 0; i < envelopes.size(); ++i) {
         const auto& e = envelopes[i];
         auto& key = entry_keys[i];
