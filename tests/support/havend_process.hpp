@@ -7,8 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -29,6 +31,20 @@ struct command_result {
 inline std::string read_text(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The last `count` lines of `text`.
+inline std::string last_lines(const std::string& text, std::size_t count) {
+  std::vector<std::string_view> lines;
+  for (std::size_t at = 0; at < text.size();) {
+    const auto end = std::min(text.find('\n', at), text.size());
+    lines.emplace_back(text.data() + at, end - at);
+    at = end + 1;
+  }
+  std::string out;
+  for (auto i = lines.size() - std::min(count, lines.size()); i < lines.size(); ++i)
+    out.append(lines[i]).push_back('\n');
+  return out;
 }
 
 // Forks and runs `argv` with stdout on `out_fd` and stderr appended to
@@ -77,7 +93,14 @@ class havend_process {
       : data_dir_(std::move(data_dir)), extra_(std::move(extra)) {
     log_file_ = data_dir_.string() + ".log";
   }
-  ~havend_process() { kill_now(); }
+  ~havend_process() {
+    // A test that fails by throwing (a REQUIRE, or an error of its own)
+    // shows what havend said: CI keeps no temp directory.
+    if (std::uncaught_exceptions() > 0)
+      std::fprintf(stderr, "--- havend's log, last lines ---\n%s--- end of havend's log ---\n",
+                   last_lines(log(), 30).c_str());
+    kill_now();
+  }
   havend_process(const havend_process&) = delete;
   havend_process& operator=(const havend_process&) = delete;
 
@@ -117,8 +140,11 @@ class havend_process {
     while (read(pipe_fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
     close(pipe_fds[0]);
     const auto colon = line.rfind(':');
-    if (line.rfind("havend listening on ", 0) != 0 || colon == std::string::npos)
-      throw std::runtime_error("havend did not start: '" + line + "' (see " + log_file_ + ")");
+    if (line.rfind("havend listening on ", 0) != 0 || colon == std::string::npos) {
+      const int status = signal_and_wait(SIGKILL);
+      throw std::runtime_error("havend did not start (exit status " + std::to_string(status) +
+                               "); its log ends:\n" + last_lines(log(), 10));
+    }
     port_ = static_cast<unsigned short>(std::stoi(line.substr(colon + 1)));
     return port_;
   }

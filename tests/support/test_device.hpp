@@ -151,7 +151,10 @@ struct test_device {
     std::uint64_t ack_id = 1'000'000;
     for (;;) {
       auto f = client.next(timeout);
-      if (!f) throw std::runtime_error("no queue_drained from the server");
+      if (!f)
+        throw std::runtime_error("no queue_drained from the server after " +
+                                 std::to_string(out.size()) + " envelopes (" +
+                                 client.error.message() + ")");
       if (f->has_queue_drained()) return out;
       if (f->request_id() != 0) continue;  // an ack's reply
       if (!f->has_envelopes())

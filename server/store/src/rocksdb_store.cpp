@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "haven/store/store.hpp"
+#include "info_log.hpp"
 #include "keys.hpp"
 
 namespace haven::store {
@@ -694,7 +695,7 @@ class rocksdb_store final : public store {
       }
       if (accounts_.size() > k_cached_accounts) accounts_.clear();
       if (needs_resume_) {
-        // After a failed write (disk full), RocksDB refuses writes until resumed.
+        // After a failed write RocksDB refuses writes until resumed.
         needs_resume_ = !db_->Resume().ok();
       }
       rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, true);
@@ -710,7 +711,7 @@ class rocksdb_store final : public store {
           counters_.clear();  // they may hold this failed batch's increments
           changed_counters_.clear();
           accounts_.clear();  // and accounts it created
-          needs_resume_ = true;
+          needs_resume_ = needs_our_resume(s);
           for (auto& p : prepared) p.finish(to_error(s));
           continue;
         }
@@ -728,12 +729,19 @@ class rocksdb_store final : public store {
           // The batch is in the memtable and may reach the disk later; the
           // senders are told it failed, and a retry is dropped as a duplicate.
           sync_error = to_error(s);
-          needs_resume_ = true;
+          needs_resume_ = needs_our_resume(s);
         }
       }
       for (auto& p : prepared) p.finish(p.needs_sync ? sync_error : std::error_code());
     }
   }
+
+  // RocksDB resumes by itself from a full disk once its SstFileManager
+  // sees free space. A Resume() of ours on every batch while the disk is
+  // still full races that recovery: under a file system that refused
+  // writes yet reported free space, it left the database in a fatal error
+  // state within a few sends, which only a restart clears.
+  static bool needs_our_resume(const rocksdb::Status& failure) { return !failure.IsNoSpace(); }
 
   // Through the writer's cache of account records: a send reads its
   // recipient's, a group send every member's. Accounts are written only
@@ -953,10 +961,10 @@ result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.IncreaseParallelism(2);
-  db_options.keep_log_file_num = 4;
   // One synced WAL write per batch is the durability point; RocksDB's own
-  // info log stays small and never holds record contents.
-  db_options.max_log_file_size = 1 << 20;
+  // info log stays small (info_log), never holds record contents, and
+  // drops lines on a full disk.
+  db_options.keep_log_file_num = 4;
   if (opts.env != nullptr) db_options.env = opts.env;
   // Bounds what a restart after a crash replays: without it the small
   // families' few unflushed writes pin every WAL file up to gigabytes
@@ -974,6 +982,8 @@ result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   std::error_code ec;
   std::filesystem::create_directories(opts.directory, ec);
   if (ec) return std::unexpected(make_error_code(errc::io_error));
+  db_options.info_log =
+      std::make_shared<info_log>(db_options.env->GetFileSystem(), opts.directory.string());
 
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
