@@ -364,6 +364,14 @@ void connection::on_read(error_code ec, std::size_t bytes) {
 }
 
 void connection::handle(const wire::ServerFrame& f) {
+  if (f.has_batch()) {
+    for (const auto& inner : f.batch().frames()) {
+      if (inner.has_batch() || inner.has_envelopes())
+        return fail("a Batch holds a Batch or Envelopes");
+      handle(inner);
+    }
+    return;
+  }
   const auto id = f.request_id();
   if (f.has_error()) {
     return fail("server error " + wire::ErrorCode_Name(f.error().code()) + " (\"" +

@@ -23,6 +23,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <iterator>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -126,12 +128,20 @@ bool healthz(net::io_context& ioc, unsigned short port) {
   return !ec && res.result() == http::status::ok;
 }
 
-wire::ServerFrame read_frame(websocket::stream<beast::tcp_stream>& ws) {
-  beast::flat_buffer buffer;
-  ws.read(buffer);
-  wire::ServerFrame f;
-  if (!f.ParseFromArray(buffer.cdata().data(), static_cast<int>(buffer.size())))
-    throw std::runtime_error("havend sent a frame that is not a ServerFrame");
+// The next frame; a Batch is taken apart into `later`.
+wire::ServerFrame read_frame(websocket::stream<beast::tcp_stream>& ws,
+                             std::deque<wire::ServerFrame>& later) {
+  if (later.empty()) {
+    beast::flat_buffer buffer;
+    ws.read(buffer);
+    wire::ServerFrame f;
+    if (!f.ParseFromArray(buffer.cdata().data(), static_cast<int>(buffer.size())))
+      throw std::runtime_error("havend sent a frame that is not a ServerFrame");
+    if (!f.has_batch()) return f;
+    std::ranges::move(*f.mutable_batch()->mutable_frames(), std::back_inserter(later));
+  }
+  auto f = std::move(later.front());
+  later.pop_front();
   return f;
 }
 
@@ -154,7 +164,8 @@ timings probe_once(const std::vector<std::string>& argv, const std::string& log,
     beast::get_lowest_layer(ws).connect(tcp::endpoint(net::ip::make_address_v4("127.0.0.1"), port));
     ws.binary(true);
     ws.handshake("127.0.0.1", "/v1/ws");
-    auto challenge = read_frame(ws);
+    std::deque<wire::ServerFrame> later;
+    auto challenge = read_frame(ws, later);
     if (!challenge.has_challenge()) throw std::runtime_error("no AuthChallenge first");
     const auto seed = crypto::bytes_of(who.seed);
     const auto key = crypto::signing_key::from_seed(std::span<const std::uint8_t, 32>(seed.data(), 32));
@@ -169,7 +180,7 @@ timings probe_once(const std::vector<std::string>& argv, const std::string& log,
     const auto bytes = auth.SerializeAsString();
     ws.write(net::buffer(bytes));
     for (;;) {
-      auto f = read_frame(ws);
+      auto f = read_frame(ws, later);
       if (f.request_id() == 1) {
         if (!f.has_authenticated())
           throw std::runtime_error("log-in refused: " + f.error().message());
@@ -179,7 +190,7 @@ timings probe_once(const std::vector<std::string>& argv, const std::string& log,
     }
     if (expect_envelope) {
       for (;;) {
-        auto f = read_frame(ws);
+        auto f = read_frame(ws, later);
         if (f.has_envelopes()) {
           t.first_envelope_ms = ms_since(t0);
           break;

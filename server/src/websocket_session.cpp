@@ -29,7 +29,7 @@ constexpr std::size_t k_max_group_changes = 256;
 constexpr std::size_t k_max_acks = 256;
 constexpr unsigned k_max_malformed = 3;
 constexpr std::size_t k_pump_batch = 32;  // envelopes read from the store at a time
-constexpr std::size_t k_max_envelopes_per_frame = 64;
+constexpr std::size_t k_max_frames_per_message = 64;  // envelopes or batched replies
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(const std::string& s) {
@@ -700,42 +700,63 @@ bool websocket_session<Stream>::outbox_busy() const noexcept {
 
 template <class Stream>
 void websocket_session<Stream>::do_write() {
-  const auto& first = outbox_[0];
-  if (!first.envelope) {
-    writing_ = 1;
-    writing_bytes_ = first.size();
-    ws_.async_write(net::buffer(*first.bytes.head),
-                    beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
-    return;
-  }
-  // The envelopes waiting side by side go out as one Envelopes frame: the
-  // concatenation of their bytes (store.hpp), behind a ServerFrame header.
+  // Frames waiting side by side go out as one WebSocket message, so many
+  // replies cost one write: a run of envelopes as an Envelopes frame (the
+  // concatenation of their stored bytes, store.hpp), a run of other frames
+  // as a Batch (each behind its field header). Neither is copied.
+  using google::protobuf::io::CodedOutputStream;
+  using google::protobuf::internal::WireFormatLite;
+  constexpr std::size_t field_head_max = 1 + 5;  // tag 1, varint32 length
+  const bool envelopes = outbox_[0].envelope;
   std::size_t count = 0;
-  std::size_t bytes = 0;
-  for (; count < outbox_.size() && count < k_max_envelopes_per_frame && outbox_[count].envelope;
+  std::size_t bytes = 0;    // of the frames
+  std::size_t message = 0;  // of the Envelopes or Batch field
+  for (; count < outbox_.size() && count < k_max_frames_per_message &&
+         outbox_[count].envelope == envelopes;
        ++count) {
     const auto size = outbox_[count].size();
-    if (count > 0 && bytes + size > relay_.cfg.max_frame_bytes) break;
+    const auto field = envelopes ? size
+                                 : 1 + size +
+                                       CodedOutputStream::VarintSize32(
+                                           static_cast<std::uint32_t>(size));
+    if (count > 0 && message + field > relay_.cfg.max_frame_bytes) break;
     bytes += size;
-  }
-  using google::protobuf::io::CodedOutputStream;
-  auto* end = CodedOutputStream::WriteVarint32ToArray(
-      google::protobuf::internal::WireFormatLite::MakeTag(
-          wire::ServerFrame::kEnvelopesFieldNumber,
-          google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
-      envelopes_head_.data());
-  end = CodedOutputStream::WriteVarint64ToArray(bytes, end);
-  envelope_buffers_.clear();
-  envelope_buffers_.emplace_back(envelopes_head_.data(),
-                                 static_cast<std::size_t>(end - envelopes_head_.data()));
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto& frame = outbox_[i].bytes;
-    envelope_buffers_.push_back(net::buffer(*frame.head));
-    if (frame.body) envelope_buffers_.push_back(net::buffer(*frame.body));
+    message += field;
   }
   writing_ = count;
   writing_bytes_ = bytes;
-  ws_.async_write(envelope_buffers_,
+  if (!envelopes && count == 1) {
+    ws_.async_write(net::buffer(*outbox_[0].bytes.head),
+                    beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+    return;
+  }
+  const auto field_number =
+      envelopes ? wire::ServerFrame::kEnvelopesFieldNumber : wire::ServerFrame::kBatchFieldNumber;
+  auto* end = CodedOutputStream::WriteVarint32ToArray(
+      WireFormatLite::MakeTag(field_number, WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+      message_head_.data());
+  end = CodedOutputStream::WriteVarint64ToArray(message, end);
+  write_buffers_.clear();
+  write_buffers_.emplace_back(message_head_.data(),
+                              static_cast<std::size_t>(end - message_head_.data()));
+  // Sized up front: the buffers point into it.
+  batch_heads_.resize(envelopes ? 0 : count * field_head_max);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& frame = outbox_[i].bytes;
+    if (!envelopes) {
+      auto* head = batch_heads_.data() + i * field_head_max;
+      auto* head_end = CodedOutputStream::WriteVarint32ToArray(
+          WireFormatLite::MakeTag(wire::Batch::kFramesFieldNumber,
+                                  WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+          head);
+      head_end = CodedOutputStream::WriteVarint32ToArray(
+          static_cast<std::uint32_t>(frame.size()), head_end);
+      write_buffers_.emplace_back(head, static_cast<std::size_t>(head_end - head));
+    }
+    write_buffers_.push_back(net::buffer(*frame.head));
+    if (frame.body) write_buffers_.push_back(net::buffer(*frame.body));
+  }
+  ws_.async_write(write_buffers_,
                   beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
 }
 

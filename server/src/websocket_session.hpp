@@ -122,9 +122,11 @@ class websocket_session final : public session,
   std::size_t outbox_bytes_ = 0;
   std::size_t writing_ = 0;
   std::size_t writing_bytes_ = 0;
-  // An Envelopes write: its frame header, then each envelope's buffers.
-  std::array<std::uint8_t, 12> envelopes_head_{};
-  std::vector<boost::asio::const_buffer> envelope_buffers_;
+  // A write of several frames (do_write): the ServerFrame header, each
+  // frame's field header in a Batch, and the buffers to write.
+  std::array<std::uint8_t, 12> message_head_{};
+  std::vector<std::uint8_t> batch_heads_;
+  std::vector<boost::asio::const_buffer> write_buffers_;
 
   // Requests handed to the store and not yet answered.
   std::size_t pending_ = 0;

@@ -18,6 +18,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -78,14 +79,28 @@ class connection {
   bool send(const wire::ClientFrame& f) { return send(f.SerializeAsString()); }
 
   // The next frame, or nullopt once the connection has ended (`ended`).
+  // A Batch is taken apart.
   std::optional<wire::ServerFrame> next() {
+    if (!later_.empty()) {
+      auto f = std::move(later_.front());
+      later_.pop_front();
+      return f;
+    }
     buffer_.clear();
     ended = run("read", [&](auto done) { ws_.async_read(buffer_, done); });
     if (ended) return std::nullopt;
     wire::ServerFrame f;
     if (!f.ParseFromString(beast::buffers_to_string(buffer_.data()))) bug("a reply is not a ServerFrame");
     if (verbose) std::fprintf(stderr, "< %s\n", f.ShortDebugString().c_str());
-    return f;
+    if (!f.has_batch()) return f;
+    const auto count = f.batch().frames_size();
+    if (count < 2 || count > 64) bug("a batch of " + std::to_string(count) + " frames");
+    for (auto& inner : *f.mutable_batch()->mutable_frames()) {
+      if (inner.has_batch() || inner.has_envelopes())
+        bug("a batch holds " + inner.ShortDebugString());
+      later_.push_back(std::move(inner));
+    }
+    return next();
   }
 
   void close() {
@@ -115,6 +130,7 @@ class connection {
   websocket::stream<beast::tcp_stream> ws_;
   steady::time_point deadline_;
   beast::flat_buffer buffer_;
+  std::deque<wire::ServerFrame> later_;  // the rest of a Batch
 };
 
 struct relay_fixture {

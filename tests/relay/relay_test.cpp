@@ -245,6 +245,51 @@ TEST_CASE("a backlog comes many envelopes to a frame, in order, no frame over th
   CHECK(b.largest_envelope_frame <= 256 * 1024 + 16);
 }
 
+TEST_CASE("replies waiting together come as one Batch, and every request is answered once",
+          "[relay]") {
+  relay_fixture f;
+  test_device alice, bob;
+  f.start_with({&alice, &bob});
+  auto a = f.connect();
+  REQUIRE(alice.login_on(a).has_authenticated());
+  // Written before any reply is read, so replies pile up behind the write
+  // in flight. Every tenth is refused (no access key), so errors are
+  // batched with the rest.
+  constexpr std::uint64_t count = 256;
+  test_device forged;
+  forged.mailbox = bob.mailbox;
+  for (std::uint64_t id = 1; id <= count; ++id) {
+    auto frame = test_device::send_frame(id % 10 == 0 ? forged : bob, "pipelined");
+    frame.set_request_id(id);
+    a.send(frame);
+  }
+  std::set<std::uint64_t> answered;
+  while (answered.size() < count) {
+    auto r = a.next();
+    REQUIRE(r.has_value());
+    INFO("frame: " << r->ShortDebugString());
+    if (r->request_id() == 0) {
+      CHECK(r->has_queue_drained());
+      continue;
+    }
+    REQUIRE(answered.insert(r->request_id()).second);
+    REQUIRE(r->request_id() <= count);
+    if (r->request_id() % 10 == 0)
+      CHECK(error_of(*r) == wire::ERROR_ACCESS_DENIED);
+    else
+      CHECK(r->has_sent());
+  }
+  CHECK(a.batches > 0);
+  CHECK(a.most_frames_per_batch >= 2);
+  CHECK(a.most_frames_per_batch <= 64);
+  CHECK(a.largest_batch <= 256 * 1024 + 16);
+
+  // All the accepted ones are stored, once each.
+  auto b = f.connect();
+  REQUIRE(bob.login_on(b).has_authenticated());
+  CHECK(test_device::take_queue(b).size() == count - count / 10);
+}
+
 TEST_CASE("an envelope for a connected device is pushed at once", "[relay]") {
   relay_fixture f;
   test_device alice, bob;

@@ -114,10 +114,15 @@ class ws_client {
   std::size_t envelope_frames = 0;
   int most_envelopes_per_frame = 0;
   std::size_t largest_envelope_frame = 0;
+  // Batches of other frames, likewise.
+  std::size_t batches = 0;
+  int most_frames_per_batch = 0;
+  std::size_t largest_batch = 0;
 
  private:
-  // Tests read one envelope per frame: a frame of several is split here,
-  // in order, and the rest are kept for the next reads.
+  // Tests read one frame at a time: a message of several (Envelopes, one
+  // envelope each; Batch) is split here, in order, and the rest are kept
+  // for the next reads.
   std::optional<wire::ServerFrame> read_one(std::chrono::milliseconds timeout) {
     if (!split_.empty()) {
       auto f = std::move(split_.front());
@@ -125,6 +130,19 @@ class ws_client {
       return f;
     }
     auto f = read_frame(timeout);
+    if (f && f->has_batch()) {
+      ++batches;
+      most_frames_per_batch = std::max(most_frames_per_batch, f->batch().frames_size());
+      largest_batch = std::max(largest_batch, buffer_.size());
+      for (auto& inner : *f->mutable_batch()->mutable_frames()) {
+        if (inner.has_batch() || inner.has_envelopes()) {  // never, says the protocol
+          error = net::error::invalid_argument;
+          return std::nullopt;
+        }
+        split_.push_back(std::move(inner));
+      }
+      return read_one(timeout);
+    }
     if (!f || !f->has_envelopes()) return f;
     ++envelope_frames;
     most_envelopes_per_frame = std::max(most_envelopes_per_frame, f->envelopes().envelopes_size());

@@ -237,7 +237,8 @@ class beast_connection final : public relay_connection {
     return {};
   }
 
-  // Waits up to `timeout` for one frame; it lands in replies_ or pushed_.
+  // Waits up to `timeout` for one message; its frames land in replies_ or
+  // pushed_.
   result<void> read_some(std::chrono::milliseconds timeout) {
     if (broken_) return std::unexpected(make_error_code(errc::server_unreachable));
     if (!reading_) {
@@ -258,12 +259,23 @@ class beast_connection final : public relay_connection {
     const bool ok = frame.ParseFromString(beast::buffers_to_string(buffer_.data()));
     buffer_.consume(buffer_.size());
     if (!ok) return std::unexpected(make_error_code(errc::protocol_error));
+    if (!frame.has_batch()) {
+      take(std::move(frame));
+      return {};
+    }
+    for (auto& f : *frame.mutable_batch()->mutable_frames()) {
+      if (f.has_batch()) return std::unexpected(make_error_code(errc::protocol_error));
+      take(std::move(f));
+    }
+    return {};
+  }
+
+  void take(wire::ServerFrame frame) {
     if (frame.request_id() == 0) {
       pushed_.push_back(std::move(frame));
     } else if (!ignored_.erase(frame.request_id())) {
       replies_.emplace(frame.request_id(), std::move(frame));
     }
-    return {};
   }
 
   std::optional<net::ssl::context> tls_;  // wss:// only; ws_ refers to it

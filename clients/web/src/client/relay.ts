@@ -117,6 +117,14 @@ export class Relay {
     } catch {
       return;
     }
+    if (f.body.case === "batch") {
+      for (const inner of f.body.value.frames) if (inner.body.case !== "batch") this.handle(inner);
+      return;
+    }
+    this.handle(f);
+  }
+
+  private handle(f: ServerFrame) {
     if (f.requestId === 0n) {
       if (f.body.case === "envelopes") this.onEnvelopes(f.body.value.envelopes);
       else if (f.body.case === "queueDrained") this.onDrained();
