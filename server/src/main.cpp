@@ -5,7 +5,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <csignal>
+#include <functional>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -26,10 +28,12 @@ std::int64_t unix_now() {
       .count();
 }
 
-std::unique_ptr<store::store> open_store(const server::config& cfg) {
+std::unique_ptr<store::store> open_store(const server::config& cfg,
+                                         std::function<void()> on_unrecoverable = {}) {
   store::options options;
   options.directory = cfg.data_dir;
   options.max_queue_per_device = cfg.max_queue_per_device;
+  options.on_unrecoverable = std::move(on_unrecoverable);
   auto opened = store::open_rocksdb_store(options);
   if (!opened) {
     if (opened.error() == store::errc::locked)
@@ -50,8 +54,19 @@ int serve(const server::config& cfg) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto store = open_store(cfg);
+  // If the store stops writing for good, stop like SIGTERM and exit 1, so
+  // the supervisor restarts havend (deploy/havend.service): reopening
+  // replays the log and writes again, and until then every send fails.
+  std::atomic<bool> store_failed{false};
+  std::atomic<server::server*> running{nullptr};
+  auto store = open_store(cfg, [&] {
+    spdlog::error("storage failed and RocksDB writes nothing more until restarted; stopping");
+    store_failed = true;
+    if (auto* relay = running.load()) relay->stop();
+  });
   server::server relay(cfg, *store);
+  running = &relay;
+  if (store_failed) relay.stop();
   const auto address = relay.listen();
   // The first line of output, for scripts and tests (port 0 picks a port).
   std::cout << "havend listening on " << address << std::endl;
@@ -62,11 +77,19 @@ int serve(const server::config& cfg) {
   std::jthread signal_waiter([&](std::stop_token) {
     int received = 0;
     sigwait(&signals, &received);
+    if (store_failed) return;  // woken below
     spdlog::info("received {}, shutting down", received == SIGTERM ? "SIGTERM" : "SIGINT");
     relay.stop();
   });
   relay.run();
+  running = nullptr;
+  if (store_failed) pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
   store->close();
+  if (store_failed) {
+    spdlog::error("stopped because storage failed; restart havend to write again");
+    return 1;
+  }
   spdlog::info("stopped cleanly");
   return 0;
 }

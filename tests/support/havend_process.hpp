@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -153,6 +154,20 @@ class havend_process {
   int stop() { return signal_and_wait(SIGTERM); }
   // SIGKILL, as a crash would.
   int kill_now() { return signal_and_wait(SIGKILL); }
+  // Waits up to `timeout` for havend to exit by itself; its exit status.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (pid_ > 0) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::nullopt;
+  }
 
   [[nodiscard]] unsigned short port() const { return port_; }
   [[nodiscard]] const std::filesystem::path& data_dir() const { return data_dir_; }

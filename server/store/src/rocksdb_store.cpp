@@ -1,8 +1,10 @@
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -956,6 +958,26 @@ std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), 
 
 constexpr std::uint64_t k_memtable_budget = 64 << 20;  // write_buffer_size is a quarter
 
+namespace {
+
+// Tells the store's owner once when RocksDB stops writing until reopened.
+class unrecoverable_listener : public rocksdb::EventListener {
+ public:
+  explicit unrecoverable_listener(std::function<void()> notify) : notify_(std::move(notify)) {}
+
+  void OnBackgroundError(rocksdb::BackgroundErrorReason,
+                         rocksdb::Status* error) override {
+    if (error->severity() >= rocksdb::Status::Severity::kFatalError && !told_.exchange(true))
+      notify_();
+  }
+
+ private:
+  std::function<void()> notify_;
+  std::atomic<bool> told_{false};
+};
+
+}  // namespace
+
 result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -970,6 +992,9 @@ result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   // families' few unflushed writes pin every WAL file up to gigabytes
   // (four times all write buffers), and start-up replays all of it.
   db_options.max_total_wal_size = 64 << 20;
+  if (opts.on_unrecoverable)
+    db_options.listeners.push_back(
+        std::make_shared<unrecoverable_listener>(opts.on_unrecoverable));
 
   // 16 MiB memtables (the default budget gives 128 MiB): after a full disk
   // RocksDB resumes only once a memtable's worth of space is free, and a

@@ -79,6 +79,12 @@ struct options {
   // The file system RocksDB writes through; null is the real one. Tests
   // pass a fault-injecting one. Must outlive the store.
   rocksdb::Env* env = nullptr;
+  // Called once if RocksDB stops writing for good: an error it rates fatal
+  // or unrecoverable (an I/O error in its write-ahead log, say), which no
+  // resume clears, only reopening. Every write fails from then on, so
+  // havend stops and its supervisor restarts it. Runs on a RocksDB thread
+  // under RocksDB's lock: it must be short and must not call the store.
+  std::function<void()> on_unrecoverable;
 };
 
 // The bytes of one pushed envelope: an Envelopes message (wire.proto)
