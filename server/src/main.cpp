@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <csignal>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <thread>
 
