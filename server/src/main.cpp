@@ -1,5 +1,7 @@
 // havend: the Haven relay. `havend --help` explains every flag.
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -54,19 +56,17 @@ int serve(const server::config& cfg) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // If the store stops writing for good, stop like SIGTERM and exit 1, so
-  // the supervisor restarts havend (deploy/havend.service): reopening
-  // replays the log and writes again, and until then every send fails.
+  // If the store stops writing for good, stop as for SIGTERM (by sending
+  // it to ourselves, to the waiter below) and exit 1, so the supervisor
+  // restarts havend (deploy/havend.service): reopening replays the log and
+  // writes again, and until then every send fails.
   std::atomic<bool> store_failed{false};
-  std::atomic<server::server*> running{nullptr};
-  auto store = open_store(cfg, [&] {
+  auto store = open_store(cfg, [&store_failed] {
     spdlog::error("storage failed and RocksDB writes nothing more until restarted; stopping");
     store_failed = true;
-    if (auto* relay = running.load()) relay->stop();
+    ::kill(::getpid(), SIGTERM);
   });
   server::server relay(cfg, *store);
-  running = &relay;
-  if (store_failed) relay.stop();
   const auto address = relay.listen();
   // The first line of output, for scripts and tests (port 0 picks a port).
   std::cout << "havend listening on " << address << std::endl;
@@ -77,14 +77,12 @@ int serve(const server::config& cfg) {
   std::jthread signal_waiter([&](std::stop_token) {
     int received = 0;
     sigwait(&signals, &received);
-    if (store_failed) return;  // woken below
-    spdlog::info("received {}, shutting down", received == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (!store_failed)
+      spdlog::info("received {}, shutting down", received == SIGTERM ? "SIGTERM" : "SIGINT");
     relay.stop();
   });
   relay.run();
-  running = nullptr;
-  if (store_failed) pthread_kill(signal_waiter.native_handle(), SIGTERM);
-  signal_waiter.join();
+  signal_waiter.join();  // it returned once it had asked the relay to stop
   store->close();
   if (store_failed) {
     spdlog::error("stopped because storage failed; restart havend to write again");

@@ -31,6 +31,15 @@ constexpr unsigned k_max_malformed = 3;
 constexpr std::size_t k_pump_batch = 32;  // envelopes read from the store at a time
 constexpr std::size_t k_max_frames_per_message = 64;  // envelopes or batched replies
 
+// A length-delimited protobuf field's header (tag, then length) at `out`;
+// returns its end. At most 1 + 10 bytes for the fields written here.
+std::uint8_t* write_field_head(int field, std::size_t length, std::uint8_t* out) {
+  using google::protobuf::internal::WireFormatLite;
+  out = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+      WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), out);
+  return google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(length, out);
+}
+
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(const std::string& s) {
   std::array<std::uint8_t, N> out{};
@@ -704,10 +713,11 @@ void websocket_session<Stream>::do_write() {
   // replies cost one write: a run of envelopes as an Envelopes frame (the
   // concatenation of their stored bytes, store.hpp), a run of other frames
   // as a Batch (each behind its field header). Neither is copied.
-  using google::protobuf::io::CodedOutputStream;
-  using google::protobuf::internal::WireFormatLite;
-  constexpr std::size_t field_head_max = 1 + 5;  // tag 1, varint32 length
+  constexpr std::size_t frame_head_max = 1 + 5;  // Batch.frames: tag 1, varint32 length
   const bool envelopes = outbox_[0].envelope;
+  const auto head_size = [&](std::size_t size) -> std::size_t {
+    return envelopes ? 0 : 1 + google::protobuf::io::CodedOutputStream::VarintSize64(size);
+  };
   std::size_t count = 0;
   std::size_t bytes = 0;    // of the frames
   std::size_t message = 0;  // of the Envelopes or Batch field
@@ -715,13 +725,9 @@ void websocket_session<Stream>::do_write() {
          outbox_[count].envelope == envelopes;
        ++count) {
     const auto size = outbox_[count].size();
-    const auto field = envelopes ? size
-                                 : 1 + size +
-                                       CodedOutputStream::VarintSize32(
-                                           static_cast<std::uint32_t>(size));
-    if (count > 0 && message + field > relay_.cfg.max_frame_bytes) break;
+    if (count > 0 && message + head_size(size) + size > relay_.cfg.max_frame_bytes) break;
     bytes += size;
-    message += field;
+    message += head_size(size) + size;
   }
   writing_ = count;
   writing_bytes_ = bytes;
@@ -730,27 +736,19 @@ void websocket_session<Stream>::do_write() {
                     beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
     return;
   }
-  const auto field_number =
-      envelopes ? wire::ServerFrame::kEnvelopesFieldNumber : wire::ServerFrame::kBatchFieldNumber;
-  auto* end = CodedOutputStream::WriteVarint32ToArray(
-      WireFormatLite::MakeTag(field_number, WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
-      message_head_.data());
-  end = CodedOutputStream::WriteVarint64ToArray(message, end);
+  const auto* end = write_field_head(
+      envelopes ? wire::ServerFrame::kEnvelopesFieldNumber : wire::ServerFrame::kBatchFieldNumber,
+      message, message_head_.data());
   write_buffers_.clear();
   write_buffers_.emplace_back(message_head_.data(),
                               static_cast<std::size_t>(end - message_head_.data()));
   // Sized up front: the buffers point into it.
-  batch_heads_.resize(envelopes ? 0 : count * field_head_max);
+  batch_heads_.resize(envelopes ? 0 : count * frame_head_max);
   for (std::size_t i = 0; i < count; ++i) {
     const auto& frame = outbox_[i].bytes;
     if (!envelopes) {
-      auto* head = batch_heads_.data() + i * field_head_max;
-      auto* head_end = CodedOutputStream::WriteVarint32ToArray(
-          WireFormatLite::MakeTag(wire::Batch::kFramesFieldNumber,
-                                  WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
-          head);
-      head_end = CodedOutputStream::WriteVarint32ToArray(
-          static_cast<std::uint32_t>(frame.size()), head_end);
+      auto* head = batch_heads_.data() + i * frame_head_max;
+      const auto* head_end = write_field_head(wire::Batch::kFramesFieldNumber, frame.size(), head);
       write_buffers_.emplace_back(head, static_cast<std::size_t>(head_end - head));
     }
     write_buffers_.push_back(net::buffer(*frame.head));

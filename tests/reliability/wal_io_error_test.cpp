@@ -22,12 +22,6 @@ using namespace haven::test;
 TEST_CASE("an I/O error in the write-ahead log stops havend with status 1, and a restart "
           "loses nothing acknowledged",
           "[disk]") {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  // The sanitizer's runtime must come first among havend's libraries, and
-  // the shim would be preloaded ahead of it.
-  WARN("HAVEN-SKIP: needs a preloaded library, which a sanitizer build refuses");
-  return;
-#endif
   temp_dir dir("haven-wal-eio");
   const auto trigger = dir.path() / "fail-now";
   std::ofstream(dir.path() / "c.toml")
@@ -36,17 +30,15 @@ TEST_CASE("an I/O error in the write-ahead log stops havend with status 1, and a
   havend_process havend(dir.path() / "data", {"--config", (dir.path() / "c.toml").string()});
   const auto recipient_invite = havend.invite();
   const auto sender_invite = havend.invite();
-  // Only this start gets the shim: the environment is copied at fork.
-  ::setenv("LD_PRELOAD", HAVEN_EIO_SHIM_PATH, 1);
-  ::setenv("HAVEN_EIO_TRIGGER", trigger.c_str(), 1);
-  try {
-    havend.start();
-  } catch (...) {
-    ::unsetenv("LD_PRELOAD");
-    throw;
-  }
-  ::unsetenv("LD_PRELOAD");
-  ::unsetenv("HAVEN_EIO_TRIGGER");
+  std::vector<std::string> env{std::string("LD_PRELOAD=") + HAVEN_EIO_SHIM_PATH,
+                               "HAVEN_EIO_TRIGGER=" + trigger.string()};
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan wants its runtime first among the libraries; the shim comes first.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  env.push_back(std::string("ASAN_OPTIONS=") + (asan != nullptr ? asan : "") +
+                ":verify_asan_link_order=0");
+#endif
+  havend.start(env);
 
   test_device recipient, sender;
   {

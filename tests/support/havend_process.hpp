@@ -48,21 +48,33 @@ inline std::string last_lines(const std::string& text, std::size_t count) {
   return out;
 }
 
-// Forks and runs `argv` with stdout on `out_fd` and stderr appended to
-// `err_file`. Tests fork while their client threads run, so the child makes
-// only async-signal-safe calls before exec, as POSIX asks; the pipes and the
-// log are close-on-exec so no other child inherits them.
+// Forks and runs `argv` with stdout on `out_fd`, stderr appended to
+// `err_file`, and `env` ("NAME=value") added to this process's environment.
+// Tests fork while their client threads run, so the child makes only
+// async-signal-safe calls before exec, as POSIX asks; the pipes and the log
+// are close-on-exec so no other child inherits them.
 inline pid_t spawn(const std::vector<std::string>& argv, int out_fd,
-                   const std::filesystem::path& err_file) {
+                   const std::filesystem::path& err_file,
+                   const std::vector<std::string>& env = {}) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<char*> envp;
+  const auto overridden = [&](std::string_view entry) {
+    return std::ranges::any_of(env, [&](const std::string& e) {
+      return entry.substr(0, entry.find('=') + 1) == e.substr(0, e.find('=') + 1);
+    });
+  };
+  for (char** e = environ; *e != nullptr; ++e)
+    if (!overridden(*e)) envp.push_back(*e);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   const pid_t pid = fork();
   if (pid == 0) {
     dup2(out_fd, STDOUT_FILENO);
     if (err >= 0) dup2(err, STDERR_FILENO);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   if (err >= 0) close(err);
@@ -128,13 +140,14 @@ class havend_process {
 
   // Starts havend and waits for its "listening" line; returns the port.
   // A restart comes back on the same port, so clients can reconnect.
-  unsigned short start() {
+  // `env` ("NAME=value") is added to this start's environment only.
+  unsigned short start(const std::vector<std::string>& env = {}) {
     std::vector<std::string> argv{binary(), "--port", std::to_string(port_), "--data-dir",
                                   data_dir_.string()};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    pid_ = spawn(argv, pipe_fds[1], log_file_);
+    pid_ = spawn(argv, pipe_fds[1], log_file_, env);
     close(pipe_fds[1]);
     std::string line;
     char c;

@@ -131,6 +131,10 @@ class ws_client {
     }
     auto f = read_frame(timeout);
     if (f && f->has_batch()) {
+      if (f->batch().frames_size() < 2) {  // a lone frame comes bare, says the protocol
+        error = net::error::invalid_argument;
+        return std::nullopt;
+      }
       ++batches;
       most_frames_per_batch = std::max(most_frames_per_batch, f->batch().frames_size());
       largest_batch = std::max(largest_batch, buffer_.size());

@@ -1,7 +1,7 @@
 // Preloaded into havend by wal_io_error_test.cpp: once the file named by
 // HAVEN_EIO_TRIGGER exists, writes and syncs to RocksDB's write-ahead log
-// files (*.log in the data directory; RocksDB's info log is LOG) fail with
-// EIO, as a failing disk's would. Everything else is passed through.
+// files (NNNNNN.log; its info log is LOG) fail with EIO, as a failing
+// disk's would. Everything else is passed through.
 
 #include <dlfcn.h>
 #include <sys/uio.h>
@@ -22,7 +22,11 @@ bool failing(int fd) {
   std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   const auto n = readlink(link, path, sizeof path);
   if (n <= 0) return false;
-  return std::string_view(path, static_cast<std::size_t>(n)).ends_with(".log");
+  auto name = std::string_view(path, static_cast<std::size_t>(n));
+  name.remove_prefix(name.rfind('/') + 1);
+  if (!name.ends_with(".log")) return false;
+  name.remove_suffix(4);
+  return !name.empty() && name.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
 template <typename F>
