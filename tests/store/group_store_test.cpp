@@ -5,6 +5,9 @@
 
 #include <rocksdb/db.h>
 
+#include <functional>
+#include <map>
+
 #include "store_fixture.hpp"
 
 using namespace haven::store;
@@ -14,8 +17,12 @@ namespace {
 
 const group_id k_group = filled<16>(0x6e);
 
-// Keys in one column family, read straight from the closed store's files.
-std::size_t count_keys(fixture& f, const std::string& family) {
+// Runs `use` on the closed store's RocksDB with each column family's
+// handle by name, then opens the store again.
+void with_raw_db(fixture& f,
+                 const std::function<void(rocksdb::DB&,
+                                          std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>&
+                     use) {
   f.db->close();
   std::vector<std::string> names;
   REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), f.opts.directory.string(), &names)
@@ -24,20 +31,27 @@ std::size_t count_keys(fixture& f, const std::string& family) {
   for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  REQUIRE(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), f.opts.directory.string(), families,
-                                       &handles, &raw)
-              .ok());
+  REQUIRE(
+      rocksdb::DB::Open(rocksdb::DBOptions(), f.opts.directory.string(), families, &handles, &raw)
+          .ok());
   std::unique_ptr<rocksdb::DB> db(raw);
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == family) {
-      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[i]));
-      for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
-    }
-    REQUIRE(db->DestroyColumnFamilyHandle(handles[i]).ok());
-  }
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+  for (std::size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
+  use(*db, by_name);
+  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  REQUIRE(db->Close().ok());
   db.reset();
   f.open();
+}
+
+// Keys in one column family.
+std::size_t count_keys(fixture& f, const std::string& family) {
+  std::size_t count = 0;
+  with_raw_db(f, [&](rocksdb::DB& db, auto& families) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db.NewIterator(rocksdb::ReadOptions(), families.at(family)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
+  });
   return count;
 }
 
@@ -210,4 +224,37 @@ TEST_CASE("a member whose queue is full misses a group message; the others get i
   REQUIRE(sent->size() == 1);
   CHECK(sent->front().address.mailbox == f.carol);
   CHECK(f.db->read_queue({f.bob, 1}, 0, 10)->size() == 2);
+}
+
+TEST_CASE("a group send refused midway stores nothing for anyone", "[store][group]") {
+  group_fixture f(2);  // queues hold two
+  const auto dave = f.make_account(4);
+  REQUIRE(update(f, f.alice, {{dave, false}}) == 4U);
+  // Dave's account record turns unreadable. Members are sent to in order,
+  // so bob and carol are queued before the send meets it.
+  with_raw_db(f, [&](rocksdb::DB& db, auto& families) {
+    const std::string key(dave.begin(), dave.end());  // keys.hpp: the mailbox id
+    REQUIRE(db.Put(rocksdb::WriteOptions(), families.at("accounts"), key, "\xff not a record")
+                .ok());
+  });
+  CHECK(group_send(f, f.alice, 9).error() == errc::corrupt);
+  for (const auto& member : {f.bob, f.carol}) CHECK(f.db->read_queue({member, 1}, 0, 10)->empty());
+  // Neither the queues' counters nor the body moved: the next envelope is
+  // bob's first and his queue has room for two, also after a restart.
+  auto sent = f.send(f.bob, 10);
+  REQUIRE(sent.has_value());
+  CHECK(sent->front().envelope.seq == 1);
+  f.reopen();
+  sent = f.send(f.bob, 11);
+  REQUIRE(sent.has_value());
+  CHECK(sent->front().envelope.seq == 2);
+  CHECK(f.send(f.bob, 12).error() == errc::queue_full);
+  CHECK(count_keys(f, "bodies") == 0);
+}
+
+TEST_CASE("a mailbox without an account is not added to a group", "[store][group]") {
+  group_fixture f;
+  CHECK(update(f, f.alice, {{filled<16>(0x55), false}}).error() == errc::not_found);
+  CHECK(update(f, f.alice, {{filled<16>(0x55), false}}, {f.bob}).error() == errc::not_found);
+  CHECK(group_send(f, f.alice, 1)->size() == 2);  // bob and carol, as before
 }

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
@@ -457,6 +458,10 @@ class rocksdb_store final : public store {
       const bool leaving = add.empty() && remove.size() == 1 && remove.front() == by;
       if (!is_member(*record, keys::view(by), !leaving))
         return std::unexpected(make_error_code(errc::not_member));
+      // A member without an account could never be sent to.
+      for (const auto& change : add)
+        if (auto account = account_in(ctx, change.mailbox); !account)
+          return std::unexpected(account.error());
       auto* members = record->mutable_members();
       for (const auto& change : add) {
         auto it = std::ranges::find_if(*members, [&](const GroupMember& m) {
@@ -635,6 +640,15 @@ class rocksdb_store final : public store {
     std::uint64_t last_seq = 0;
     std::uint64_t count = 0;
     bool changed = false;  // to be written with the current batch
+    std::uint64_t job = 0;  // the last job that loaded it (job_undo)
+  };
+  // What a job changed in the writer's caches, so that a job refused
+  // midway can be taken back whole (end_job).
+  struct job_undo {
+    std::uint64_t job = 0;
+    std::size_t batch_count = 0;
+    std::size_t changed_counters = 0;
+    std::vector<std::pair<queue_counter*, queue_counter>> counters;  // as before the job
   };
   // Completes a request once its batch is written and, if it must be,
   // synced (or either failed).
@@ -658,9 +672,11 @@ class rocksdb_store final : public store {
   void submit(completion<T> done, Prepare prepare, bool durable = true,
               std::type_identity_t<std::function<void(const result<T>&)>> written = {}) {
     job j;
-    j.prepare = [done, written = std::move(written), prepare = std::move(prepare),
+    j.prepare = [this, done, written = std::move(written), prepare = std::move(prepare),
                  durable](write_context& ctx) mutable -> prepared_job {
+      begin_job(ctx);
       auto prepared = std::make_shared<result<T>>(prepare(ctx));
+      end_job(ctx, prepared->has_value());
       prepared_job out;
       // A refusal changed nothing, so it waits for no sync.
       out.needs_sync = durable && prepared->has_value();
@@ -738,6 +754,32 @@ class rocksdb_store final : public store {
     }
   }
 
+  // A job shares its batch with others, so one refused after some writes
+  // (a group send that meets a corrupt member record, an ack whose read
+  // fails) must take them back: nothing of a refused request is stored.
+  void begin_job(write_context& ctx) {
+    ctx.batch.SetSavePoint();
+    undo_.job += 1;
+    undo_.batch_count = ctx.batch.GetWriteBatch()->Count();
+    undo_.changed_counters = changed_counters_.size();
+    undo_.counters.clear();
+  }
+
+  void end_job(write_context& ctx, bool succeeded) {
+    if (succeeded || ctx.batch.GetWriteBatch()->Count() == undo_.batch_count) {
+      // Either kept or untouched (most refusals check before writing), and
+      // a rollback rebuilds the whole batch's index.
+      ctx.batch.PopSavePoint().PermitUncheckedError();
+      if (succeeded) return;
+    } else if (auto s = ctx.batch.RollbackToSavePoint(); !s.ok()) {
+      throw std::logic_error("a store job's save point is gone: " + s.ToString());
+    }
+    for (auto it = undo_.counters.rbegin(); it != undo_.counters.rend(); ++it)
+      *it->first = it->second;
+    changed_counters_.resize(undo_.changed_counters);
+    accounts_.clear();  // may hold what the job read of its own writes
+  }
+
   // RocksDB resumes by itself from a full disk once its SstFileManager
   // sees free space. A Resume() of ours on every batch while the disk is
   // still full races that recovery: under a file system that refused
@@ -758,7 +800,7 @@ class rocksdb_store final : public store {
   // The writer thread's cache of queue counters, loaded on first use.
   result<queue_counter*> load_counter(write_context& ctx, const device_address& device) {
     const auto key = keys::queue_prefix(device);
-    if (auto it = counters_.find(key); it != counters_.end()) return &it->second;
+    if (auto it = counters_.find(key); it != counters_.end()) return touched(it->second);
     std::string value;
     auto s = ctx.get(f_queue, key, &value);
     queue_counter counter;
@@ -768,7 +810,17 @@ class rocksdb_store final : public store {
     } else if (!s.IsNotFound()) {
       return std::unexpected(to_error(s));
     }
-    return &counters_.emplace(key, counter).first->second;
+    return touched(counters_.emplace(key, counter).first->second);
+  }
+
+  // Notes the counter's state before this job's first change (end_job).
+  // Pointers into the map stay valid: only a failed write clears it.
+  queue_counter* touched(queue_counter& c) {
+    if (c.job != undo_.job) {
+      c.job = undo_.job;
+      undo_.counters.emplace_back(&c, c);
+    }
+    return &c;
   }
 
   // An enqueue's `written` hook in the form submit takes.
@@ -937,6 +989,7 @@ class rocksdb_store final : public store {
   // Writer thread only.
   std::unordered_map<std::string, queue_counter> counters_;
   std::vector<std::string> changed_counters_;  // keys in counters_
+  job_undo undo_;
   struct mailbox_hash {
     std::size_t operator()(const mailbox_id& m) const noexcept {
       return std::hash<std::string_view>()(

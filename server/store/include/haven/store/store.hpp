@@ -10,6 +10,8 @@
 // durable. Changes are readable from the write on, before the sync.
 // Read-modify-write requests (claiming a one-time prekey, using an invite)
 // see earlier requests of the same batch, so each is applied exactly once.
+// A request that fails changes nothing, even if it fails midway through
+// its writes (a group send that meets an unreadable member record).
 
 #include <array>
 #include <chrono>
@@ -222,7 +224,7 @@ class store {
   // Adds (or changes the role of) then removes members; returns the member
   // count. `by` must be a facilitator, except that a member may remove
   // itself alone. The caller has checked the added mailboxes' access keys.
-  // Errors: not_member, group_full.
+  // Errors: not_member, group_full, not_found (an added mailbox has no account).
   virtual void update_group(const group_id& group, const mailbox_id& by,
                             std::vector<member_change> add, std::vector<mailbox_id> remove,
                             completion<std::uint32_t> done) = 0;
