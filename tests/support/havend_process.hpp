@@ -1,20 +1,22 @@
 #pragma once
-// Starts a real havend on an ephemeral loopback port with its own data
+// Starts a real havend on a loopback port of its own with its own data
 // directory, and runs `havend admin ...` against that directory.
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <optional>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -99,6 +101,44 @@ inline command_result run_command(const std::vector<std::string>& argv,
   return r;
 }
 
+// A loopback port for one havend's whole life, restarts included. It lies
+// below the kernel's ephemeral range, which every outgoing connection draws
+// from, and a lock file per port keeps the tests' other havends off it: with
+// an ephemeral port, about one restart in 14,000 found it taken.
+class port_lease {
+ public:
+  port_lease() {
+    const auto dir = std::filesystem::temp_directory_path() / "haven-test-ports";
+    std::filesystem::create_directories(dir);
+    unsigned ephemeral_low = 32768;
+    std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+    const unsigned low = ephemeral_low > 11024 ? ephemeral_low - 10000 : 1024;
+    const unsigned count = ephemeral_low > low ? ephemeral_low - low : 10000;
+    std::mt19937 rng(std::random_device{}());
+    for (int tries = 0; tries < 1000; ++tries) {
+      const auto port = static_cast<unsigned short>(low + rng() % count);
+      const auto lock = dir / std::to_string(port);
+      const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        port_ = port;
+        fd_ = fd;
+        return;
+      }
+      if (fd >= 0) close(fd);
+    }
+    throw std::runtime_error("no free loopback port for havend");
+  }
+  ~port_lease() { close(fd_); }
+  port_lease(const port_lease&) = delete;
+  port_lease& operator=(const port_lease&) = delete;
+
+  [[nodiscard]] unsigned short port() const { return port_; }
+
+ private:
+  unsigned short port_ = 0;
+  int fd_ = -1;
+};
+
 class havend_process {
  public:
   // `data_dir` is kept across restarts; `extra` are more flags.
@@ -142,25 +182,19 @@ class havend_process {
   // A restart comes back on the same port, so clients can reconnect.
   // `env` ("NAME=value") is added to this start's environment only.
   unsigned short start(const std::vector<std::string>& env = {}) {
-    std::vector<std::string> argv{binary(), "--port", std::to_string(port_), "--data-dir",
-                                  data_dir_.string()};
-    argv.insert(argv.end(), extra_.begin(), extra_.end());
-    int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    pid_ = spawn(argv, pipe_fds[1], log_file_, env);
-    close(pipe_fds[1]);
-    std::string line;
-    char c;
-    while (read(pipe_fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-    close(pipe_fds[0]);
-    const auto colon = line.rfind(':');
-    if (line.rfind("havend listening on ", 0) != 0 || colon == std::string::npos) {
-      const int status = signal_and_wait(SIGKILL);
-      throw std::runtime_error("havend did not start (exit status " + std::to_string(status) +
-                               "); its log ends:\n" + last_lines(log(), 10));
+    if (!port_) {
+      // Another program may hold a port no test has locked: try a few.
+      for (int tries = 1;; ++tries) {
+        port_.emplace();
+        try {
+          return start_on_port(env);
+        } catch (const std::exception& e) {
+          if (tries == 5 || !std::string_view(e.what()).contains("Address already in use")) throw;
+        }
+        port_.reset();
+      }
     }
-    port_ = static_cast<unsigned short>(std::stoi(line.substr(colon + 1)));
-    return port_;
+    return start_on_port(env);
   }
 
   // SIGTERM and wait; returns the exit status (0 for a clean stop).
@@ -182,7 +216,7 @@ class havend_process {
     return std::nullopt;
   }
 
-  [[nodiscard]] unsigned short port() const { return port_; }
+  [[nodiscard]] unsigned short port() const { return port_ ? port_->port() : 0; }
   [[nodiscard]] const std::filesystem::path& data_dir() const { return data_dir_; }
   [[nodiscard]] const std::string& log_file() const { return log_file_; }
   [[nodiscard]] std::string log() const { return read_text(log_file_); }
@@ -201,6 +235,26 @@ class havend_process {
   [[nodiscard]] pid_t pid() const { return pid_; }
 
  private:
+  unsigned short start_on_port(const std::vector<std::string>& env) {
+    std::vector<std::string> argv{binary(), "--port", std::to_string(port_->port()),
+                                  "--data-dir", data_dir_.string()};
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    pid_ = spawn(argv, pipe_fds[1], log_file_, env);
+    close(pipe_fds[1]);
+    std::string line;
+    char c;
+    while (read(pipe_fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    close(pipe_fds[0]);
+    if (!line.starts_with("havend listening on ")) {
+      const int status = signal_and_wait(SIGKILL);
+      throw std::runtime_error("havend did not start (exit status " + std::to_string(status) +
+                               "); its log ends:\n" + last_lines(log(), 10));
+    }
+    return port_->port();
+  }
+
   int signal_and_wait(int sig) {
     if (pid_ <= 0) return -1;
     ::kill(pid_, sig);
@@ -214,7 +268,7 @@ class havend_process {
   std::vector<std::string> extra_;
   std::string log_file_;
   pid_t pid_ = -1;
-  unsigned short port_ = 0;
+  std::optional<port_lease> port_;
   bool org_made_ = false;
 };
 
