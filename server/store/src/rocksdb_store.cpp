@@ -459,12 +459,11 @@ class rocksdb_store final : public store {
       const bool leaving = add.empty() && remove.size() == 1 && remove.front() == by;
       if (!is_member(*record, keys::view(by), !leaving))
         return std::unexpected(make_error_code(errc::not_member));
-      // A member without an account could never be sent to.
-      for (const auto& change : add)
-        if (auto account = account_in(ctx, change.mailbox); !account)
-          return std::unexpected(account.error());
       auto* members = record->mutable_members();
       for (const auto& change : add) {
+        // A member without an account could never be sent to.
+        if (auto account = account_in(ctx, change.mailbox); !account)
+          return std::unexpected(account.error());
         auto it = std::ranges::find_if(*members, [&](const GroupMember& m) {
           return m.mailbox_id() == keys::view(change.mailbox);
         });
@@ -778,7 +777,6 @@ class rocksdb_store final : public store {
     for (auto it = undo_.counters.rbegin(); it != undo_.counters.rend(); ++it)
       *it->first = it->second;
     changed_counters_.resize(undo_.changed_counters);
-    accounts_.clear();  // may hold what the job read of its own writes
   }
 
   // RocksDB resumes by itself from a full disk once its SstFileManager
