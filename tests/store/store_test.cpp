@@ -220,6 +220,27 @@ TEST_CASE("an invite registers exactly one account and an expired one none", "[s
   CHECK(f.db->find_account(filled<16>(3)).error() == errc::not_found);
 }
 
+TEST_CASE("an account's access key hash is found once it registers, also from the cache",
+          "[store]") {
+  fixture f;
+  auto org = f.make_org();
+  new_account a;
+  a.mailbox = filled<16>(4);
+  a.access_key_hash = filled<32>(9);
+  a.created_at = k_now;
+  // Asked before it exists: not_found, and not remembered as such.
+  CHECK(f.db->find_access_key_hash(a.mailbox).error() == errc::not_found);
+  auto made = wait_for<AccountRecord>(
+      [&](auto done) { f.db->register_account(f.make_invite(org), a, done); });
+  REQUIRE(made.has_value());
+  for (int i = 0; i < 2; ++i) {  // read, then cached
+    auto hash = f.db->find_access_key_hash(a.mailbox);
+    REQUIRE(hash.has_value());
+    CHECK(*hash == a.access_key_hash);
+  }
+  CHECK(f.db->find_access_key_hash(filled<16>(5)).error() == errc::not_found);
+}
+
 TEST_CASE("concurrent registrations with one invite: exactly one wins", "[store]") {
   fixture f;
   auto invite = f.make_invite(f.make_org());

@@ -56,6 +56,7 @@ std::error_code to_error(const rocksdb::Status& s) {
 constexpr const char* k_server_id_key = "server_id";
 // The writer's account cache starts over beyond this many (a few MB).
 constexpr std::size_t k_cached_accounts = 16'384;
+constexpr std::size_t k_cached_access_keys = 65'536;  // about 5 MiB
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(std::string_view s) {
@@ -206,6 +207,23 @@ class rocksdb_store final : public store {
     AccountRecord record;
     if (!record.ParseFromString(value)) return std::unexpected(make_error_code(errc::corrupt));
     return record;
+  }
+
+  result<std::array<std::uint8_t, 32>> find_access_key_hash(const mailbox_id& mailbox) override {
+    {
+      std::lock_guard lock(access_keys_mutex_);
+      if (auto it = access_keys_.find(mailbox); it != access_keys_.end()) return it->second;
+    }
+    // Unknown mailboxes are not cached: they may register later.
+    auto account = find_account(mailbox);
+    if (!account) return std::unexpected(account.error());
+    if (account->access_key_hash().size() != 32)
+      return std::unexpected(make_error_code(errc::corrupt));
+    const auto hash = to_array<32>(account->access_key_hash());
+    std::lock_guard lock(access_keys_mutex_);
+    if (access_keys_.size() >= k_cached_access_keys) access_keys_.clear();
+    access_keys_.emplace(mailbox, hash);
+    return hash;
   }
 
   result<std::vector<queued_envelope>> read_queue(const device_address& device,
@@ -978,6 +996,17 @@ class rocksdb_store final : public store {
   std::array<rocksdb::ColumnFamilyHandle*, f_count> cf_{};
   std::array<std::uint8_t, 16> server_id_{};
 
+  struct mailbox_hash {
+    std::size_t operator()(const mailbox_id& m) const noexcept {
+      return std::hash<std::string_view>()(
+          {reinterpret_cast<const char*>(m.data()), m.size()});
+    }
+  };
+  // Written only by register_account, which never replaces an account;
+  // whatever comes to change or delete one must drop its entry here.
+  std::mutex access_keys_mutex_;
+  std::unordered_map<mailbox_id, std::array<std::uint8_t, 32>, mailbox_hash> access_keys_;
+
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<job> jobs_;
@@ -989,12 +1018,6 @@ class rocksdb_store final : public store {
   std::unordered_map<std::string, queue_counter> counters_;
   std::vector<std::string> changed_counters_;  // keys in counters_
   job_undo undo_;
-  struct mailbox_hash {
-    std::size_t operator()(const mailbox_id& m) const noexcept {
-      return std::hash<std::string_view>()(
-          {reinterpret_cast<const char*>(m.data()), m.size()});
-    }
-  };
   std::unordered_map<mailbox_id, AccountRecord, mailbox_hash> accounts_;
   bool needs_resume_ = false;
 };

@@ -173,6 +173,10 @@ class store {
   // ---- reads
 
   [[nodiscard]] virtual result<AccountRecord> find_account(const mailbox_id& mailbox) = 0;
+  // The hash of a mailbox's access key, which every send checks. Cached:
+  // an account's access key never changes. Errors: not_found.
+  [[nodiscard]] virtual result<std::array<std::uint8_t, 32>> find_access_key_hash(
+      const mailbox_id& mailbox) = 0;
   // Up to `limit` envelopes with seq > after_seq, oldest first, stopping
   // after the one that brings their frames to `max_bytes` or more.
   [[nodiscard]] virtual result<std::vector<queued_envelope>> read_queue(
