@@ -1002,8 +1002,9 @@ class rocksdb_store final : public store {
           {reinterpret_cast<const char*>(m.data()), m.size()});
     }
   };
-  // Written only by register_account, which never replaces an account;
-  // whatever comes to change or delete one must drop its entry here.
+  // find_access_key_hash's cache, shared by the I/O threads. Accounts are
+  // written only by register_account, which never replaces one; whatever
+  // comes to change or delete an account must drop its entry here.
   std::mutex access_keys_mutex_;
   std::unordered_map<mailbox_id, std::array<std::uint8_t, 32>, mailbox_hash> access_keys_;
 
