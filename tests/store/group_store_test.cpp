@@ -6,7 +6,10 @@
 #include <rocksdb/db.h>
 
 #include <functional>
+#include <future>
 #include <map>
+#include <memory>
+#include <span>
 
 #include "store_fixture.hpp"
 
@@ -154,6 +157,40 @@ TEST_CASE("the last ack of a group message deletes its body, and a wrong id dele
   CHECK(count_keys(f, "bodies") == 3);
   REQUIRE(ack(f, f.carol, envelope_of(carol_q->front())));
   CHECK(count_keys(f, "bodies") == 1);  // only the group's body counter is left
+}
+
+TEST_CASE("acks of one group message that reach the writer together count its body down once each",
+          "[store][group]") {
+  group_fixture f;
+  std::vector<mailbox_id> members{f.bob, f.carol};
+  std::vector<member_change> more;
+  for (std::uint8_t tag = 10; tag < 20; ++tag) {
+    members.push_back(f.make_account(tag));
+    more.push_back({members.back(), false});
+  }
+  REQUIRE(update(f, f.alice, more) == 13U);
+  REQUIRE(group_send(f, f.alice, 7).has_value());
+  // Submitted without waiting, so the writer takes most in one batch.
+  const auto ack_together = [&](std::span<const mailbox_id> who) {
+    std::vector<std::future<result<std::vector<std::uint64_t>>>> answers;
+    for (const auto& m : who) {
+      const auto e = envelope_of(f.db->read_queue({m, 1}, 0, 10)->front());
+      auto answer = std::make_shared<std::promise<result<std::vector<std::uint64_t>>>>();
+      answers.push_back(answer->get_future());
+      f.db->ack({m, 1}, {{e.seq(), filled<16>(7)}},
+                [answer](result<std::vector<std::uint64_t>> r) { answer->set_value(r); });
+    }
+    for (auto& a : answers) CHECK(a.get() == std::vector<std::uint64_t>{});
+  };
+  ack_together(std::span(members).first(7));
+  // Five references left: the body and its count stay, also after a reopen.
+  CHECK(count_keys(f, "bodies") == 3);
+  auto last = f.db->read_queue({members.back(), 1}, 0, 10);
+  REQUIRE(last->size() == 1);
+  CHECK(envelope_of(last->front()).sealed() == "group body 7");
+  ack_together(std::span(members).subspan(7));
+  CHECK(count_keys(f, "bodies") == 1);  // only the group's body counter is left
+  for (const auto& m : members) CHECK(f.db->read_queue({m, 1}, 0, 10)->empty());
 }
 
 TEST_CASE("expiry deletes group references and then the body", "[store][group]") {

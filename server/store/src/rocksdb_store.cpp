@@ -57,6 +57,7 @@ constexpr const char* k_server_id_key = "server_id";
 // The writer's account cache starts over beyond this many (a few MB).
 constexpr std::size_t k_cached_accounts = 16'384;
 constexpr std::size_t k_cached_access_keys = 65'536;  // about 5 MiB
+constexpr std::size_t k_cached_body_refs = 65'536;     // likewise
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(std::string_view s) {
@@ -443,9 +444,11 @@ class rocksdb_store final : public store {
       keys::put_be(next, ref.body_seq, 8);
       ctx.put(f_bodies, keys::view(group), next);
       ctx.put(f_bodies, keys::body(group, ref.body_seq), *body);
-      std::string refs;
-      keys::put_be(refs, stored.size(), 8);
-      ctx.put(f_bodies, keys::body_refs(group, ref.body_seq), refs);
+      auto& refs = *touched(body_refs_[keys::body(group, ref.body_seq)]);
+      refs.group = group;
+      refs.body_seq = ref.body_seq;
+      refs.left = stored.size();
+      refs_changed(refs);
       return stored;
     }, true, on_written(std::move(written)));
   }
@@ -660,6 +663,14 @@ class rocksdb_store final : public store {
     bool changed = false;  // to be written with the current batch
     std::uint64_t job = 0;  // the last job that loaded it (job_undo)
   };
+  // How many queue entries still refer to a group body.
+  struct body_refs {
+    group_id group{};
+    std::uint64_t body_seq = 0;
+    std::uint64_t left = 0;
+    bool changed = false;   // to be written (or, at 0, deleted) with the current batch
+    std::uint64_t job = 0;  // the last job that loaded it (job_undo)
+  };
   // What a job changed in the writer's caches, so that a job refused
   // midway can be taken back whole (end_job).
   struct job_undo {
@@ -667,6 +678,8 @@ class rocksdb_store final : public store {
     std::size_t batch_count = 0;
     std::size_t changed_counters = 0;
     std::vector<std::pair<queue_counter*, queue_counter>> counters;  // as before the job
+    std::size_t changed_refs = 0;
+    std::vector<std::pair<body_refs*, body_refs>> refs;  // as before the job
   };
   // Completes a request once its batch is written and, if it must be,
   // synced (or either failed).
@@ -730,6 +743,7 @@ class rocksdb_store final : public store {
         jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(n));
       }
       if (accounts_.size() > k_cached_accounts) accounts_.clear();
+      if (body_refs_.size() > k_cached_body_refs) body_refs_.clear();  // none changed between batches
       if (needs_resume_) {
         // After a failed write RocksDB refuses writes until resumed.
         needs_resume_ = !db_->Resume().ok();
@@ -741,11 +755,14 @@ class rocksdb_store final : public store {
       for (auto& j : group) prepared.push_back(j.prepare(ctx));
       group.clear();
       write_changed_counters(ctx);
+      write_changed_refs(ctx);
       if (batch.GetWriteBatch()->Count() > 0) {
         auto s = db_->Write(rocksdb::WriteOptions(), batch.GetWriteBatch());
         if (!s.ok()) {
           counters_.clear();  // they may hold this failed batch's increments
           changed_counters_.clear();
+          body_refs_.clear();  // and its reference counts
+          changed_refs_.clear();
           accounts_.clear();  // and accounts it created
           needs_resume_ = needs_our_resume(s);
           for (auto& p : prepared) p.finish(to_error(s));
@@ -781,6 +798,8 @@ class rocksdb_store final : public store {
     undo_.batch_count = ctx.batch.GetWriteBatch()->Count();
     undo_.changed_counters = changed_counters_.size();
     undo_.counters.clear();
+    undo_.changed_refs = changed_refs_.size();
+    undo_.refs.clear();
   }
 
   void end_job(write_context& ctx, bool succeeded) {
@@ -795,6 +814,8 @@ class rocksdb_store final : public store {
     for (auto it = undo_.counters.rbegin(); it != undo_.counters.rend(); ++it)
       *it->first = it->second;
     changed_counters_.resize(undo_.changed_counters);
+    for (auto it = undo_.refs.rbegin(); it != undo_.refs.rend(); ++it) *it->first = it->second;
+    changed_refs_.resize(undo_.changed_refs);
   }
 
   // RocksDB resumes by itself from a full disk once its SstFileManager
@@ -830,14 +851,22 @@ class rocksdb_store final : public store {
     return touched(counters_.emplace(key, counter).first->second);
   }
 
-  // Notes the counter's state before this job's first change (end_job).
-  // Pointers into the map stay valid: only a failed write clears it.
+  // Notes a cached counter's or count's state before this job's first
+  // change (end_job). Pointers into the maps stay valid within a batch:
+  // they are cleared only between batches or after a failed write.
   queue_counter* touched(queue_counter& c) {
     if (c.job != undo_.job) {
       c.job = undo_.job;
       undo_.counters.emplace_back(&c, c);
     }
     return &c;
+  }
+  body_refs* touched(body_refs& r) {
+    if (r.job != undo_.job) {
+      r.job = undo_.job;
+      undo_.refs.emplace_back(&r, r);
+    }
+    return &r;
   }
 
   // An enqueue's `written` hook in the form submit takes.
@@ -876,25 +905,56 @@ class rocksdb_store final : public store {
     changed_counters_.clear();
   }
 
+  // A group body's reference count, written once per batch however many
+  // of the batch's acks count it down (write_changed_refs): a fan-out's
+  // acks otherwise read and rewrite it once per member.
+  result<body_refs*> load_refs(write_context& ctx, const keys::group_ref& ref) {
+    auto key = keys::body(ref.group, ref.body_seq);
+    if (auto it = body_refs_.find(key); it != body_refs_.end()) return touched(it->second);
+    std::string value;
+    auto s = ctx.get(f_bodies, keys::body_refs(ref.group, ref.body_seq), &value);
+    if (!s.ok() && !s.IsNotFound()) return std::unexpected(to_error(s));
+    // A missing or unreadable count frees the body at its next reference.
+    const std::uint64_t left = s.ok() && value.size() == 8 ? keys::get_be(value, 0, 8) : 1;
+    return touched(body_refs_.emplace(std::move(key), body_refs{ref.group, ref.body_seq, left})
+                       .first->second);
+  }
+
+  void refs_changed(body_refs& r) {
+    if (std::exchange(r.changed, true)) return;
+    changed_refs_.push_back(keys::body(r.group, r.body_seq));
+  }
+
+  // The last reference gone deletes the body and its count.
+  void write_changed_refs(write_context& ctx) {
+    for (const auto& key : changed_refs_) {
+      auto it = body_refs_.find(key);
+      const auto& r = it->second;
+      const auto refs_key = keys::body_refs(r.group, r.body_seq);
+      if (r.left == 0) {
+        ctx.del(f_bodies, key);
+        ctx.del(f_bodies, refs_key);
+        body_refs_.erase(it);
+        continue;
+      }
+      std::string value;
+      keys::put_be(value, r.left, 8);
+      ctx.put(f_bodies, refs_key, value);
+      it->second.changed = false;
+    }
+    changed_refs_.clear();
+  }
+
   // Deletes a queue entry whose stored value is `value` and counts it off
-  // `counter`, which the caller marks changed; the last reference to a
-  // group body deletes the body too.
+  // `counter`, which the caller marks changed, and off its group body's
+  // references if it is one.
   result<void> remove_entry(write_context& ctx, queue_counter& counter, std::string_view key,
                             std::string_view value) {
     if (keys::group_ref ref; ref.decode(value)) {
-      const auto refs_key = keys::body_refs(ref.group, ref.body_seq);
-      std::string refs;
-      auto s = ctx.get(f_bodies, refs_key, &refs);
-      if (!s.ok() && !s.IsNotFound()) return std::unexpected(to_error(s));
-      const std::uint64_t left = s.ok() && refs.size() == 8 ? keys::get_be(refs, 0, 8) : 1;
-      if (left <= 1) {
-        ctx.del(f_bodies, keys::body(ref.group, ref.body_seq));
-        ctx.del(f_bodies, refs_key);
-      } else {
-        refs.clear();
-        keys::put_be(refs, left - 1, 8);
-        ctx.put(f_bodies, refs_key, refs);
-      }
+      auto refs = load_refs(ctx, ref);
+      if (!refs) return std::unexpected(refs.error());
+      if ((*refs)->left > 0) --(*refs)->left;
+      refs_changed(**refs);
     }
     if (counter.count > 0) --counter.count;
     ctx.del(f_queue, key);
@@ -1018,6 +1078,8 @@ class rocksdb_store final : public store {
   // Writer thread only.
   std::unordered_map<std::string, queue_counter> counters_;
   std::vector<std::string> changed_counters_;  // keys in counters_
+  std::unordered_map<std::string, body_refs> body_refs_;  // by body key
+  std::vector<std::string> changed_refs_;                  // keys in body_refs_
   job_undo undo_;
   std::unordered_map<mailbox_id, AccountRecord, mailbox_hash> accounts_;
   bool needs_resume_ = false;
