@@ -57,7 +57,7 @@ constexpr const char* k_server_id_key = "server_id";
 // The writer's account cache starts over beyond this many (a few MB).
 constexpr std::size_t k_cached_accounts = 16'384;
 constexpr std::size_t k_cached_access_keys = 65'536;  // about 5 MiB
-constexpr std::size_t k_cached_body_refs = 65'536;     // likewise
+constexpr std::size_t k_cached_body_refs = 65'536;     // about 8 MiB
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(std::string_view s) {
