@@ -220,7 +220,7 @@ TEST_CASE("an invite registers exactly one account and an expired one none", "[s
   CHECK(f.db->find_account(filled<16>(3)).error() == errc::not_found);
 }
 
-TEST_CASE("an account's access key hash is found once it registers, also from the cache",
+TEST_CASE("an account's access key hash is found once it registers, and a miss is not remembered",
           "[store]") {
   fixture f;
   auto org = f.make_org();
@@ -233,7 +233,7 @@ TEST_CASE("an account's access key hash is found once it registers, also from th
   auto made = wait_for<AccountRecord>(
       [&](auto done) { f.db->register_account(f.make_invite(org), a, done); });
   REQUIRE(made.has_value());
-  for (int i = 0; i < 2; ++i) {  // read, then cached
+  for (int i = 0; i < 2; ++i) {  // read, then from the cache
     auto hash = f.db->find_access_key_hash(a.mailbox);
     REQUIRE(hash.has_value());
     CHECK(*hash == a.access_key_hash);

@@ -57,7 +57,7 @@ constexpr const char* k_server_id_key = "server_id";
 // The writer's account cache starts over beyond this many (a few MB).
 constexpr std::size_t k_cached_accounts = 16'384;
 constexpr std::size_t k_cached_access_keys = 65'536;  // about 5 MiB
-constexpr std::size_t k_cached_body_refs = 65'536;     // about 8 MiB
+constexpr std::size_t k_cached_body_refs = 65'536;     // about 5 MiB
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(std::string_view s) {
@@ -444,11 +444,10 @@ class rocksdb_store final : public store {
       keys::put_be(next, ref.body_seq, 8);
       ctx.put(f_bodies, keys::view(group), next);
       ctx.put(f_bodies, keys::body(group, ref.body_seq), *body);
-      auto& refs = *touched(body_refs_[keys::body(group, ref.body_seq)]);
-      refs.group = group;
-      refs.body_seq = ref.body_seq;
+      const body_id body_of{group, ref.body_seq};
+      auto& refs = *touched(body_refs_[body_of], undo_.refs);
       refs.left = stored.size();
-      refs_changed(refs);
+      refs_changed(body_of, refs);
       return stored;
     }, true, on_written(std::move(written)));
   }
@@ -663,10 +662,25 @@ class rocksdb_store final : public store {
     bool changed = false;  // to be written with the current batch
     std::uint64_t job = 0;  // the last job that loaded it (job_undo)
   };
-  // How many queue entries still refer to a group body.
-  struct body_refs {
+  // Hashes a 16-byte id (mailbox, group) for the caches' maps.
+  struct id_hash {
+    std::size_t operator()(const std::array<std::uint8_t, 16>& id) const noexcept {
+      return std::hash<std::string_view>()(
+          {reinterpret_cast<const char*>(id.data()), id.size()});
+    }
+  };
+  // A group body, and how many queue entries still refer to it.
+  struct body_id {
     group_id group{};
-    std::uint64_t body_seq = 0;
+    std::uint64_t seq = 0;
+    bool operator==(const body_id&) const = default;
+  };
+  struct body_id_hash {
+    std::size_t operator()(const body_id& b) const noexcept {
+      return id_hash()(b.group) ^ std::hash<std::uint64_t>()(b.seq);
+    }
+  };
+  struct body_refs {
     std::uint64_t left = 0;
     bool changed = false;   // to be written (or, at 0, deleted) with the current batch
     std::uint64_t job = 0;  // the last job that loaded it (job_undo)
@@ -743,7 +757,8 @@ class rocksdb_store final : public store {
         jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(n));
       }
       if (accounts_.size() > k_cached_accounts) accounts_.clear();
-      if (body_refs_.size() > k_cached_body_refs) body_refs_.clear();  // none changed between batches
+      // No count is changed between batches, so dropping them loses nothing.
+      if (body_refs_.size() > k_cached_body_refs) body_refs_.clear();
       if (needs_resume_) {
         // After a failed write RocksDB refuses writes until resumed.
         needs_resume_ = !db_->Resume().ok();
@@ -838,7 +853,8 @@ class rocksdb_store final : public store {
   // The writer thread's cache of queue counters, loaded on first use.
   result<queue_counter*> load_counter(write_context& ctx, const device_address& device) {
     const auto key = keys::queue_prefix(device);
-    if (auto it = counters_.find(key); it != counters_.end()) return touched(it->second);
+    if (auto it = counters_.find(key); it != counters_.end())
+      return touched(it->second, undo_.counters);
     std::string value;
     auto s = ctx.get(f_queue, key, &value);
     queue_counter counter;
@@ -848,25 +864,20 @@ class rocksdb_store final : public store {
     } else if (!s.IsNotFound()) {
       return std::unexpected(to_error(s));
     }
-    return touched(counters_.emplace(key, counter).first->second);
+    return touched(counters_.emplace(key, counter).first->second, undo_.counters);
   }
 
-  // Notes a cached counter's or count's state before this job's first
-  // change (end_job). Pointers into the maps stay valid within a batch:
-  // they are cleared only between batches or after a failed write.
-  queue_counter* touched(queue_counter& c) {
-    if (c.job != undo_.job) {
-      c.job = undo_.job;
-      undo_.counters.emplace_back(&c, c);
+  // Notes a cached counter's or count's state in `before` ahead of this
+  // job's first change (end_job). Pointers into the caches stay valid
+  // within a batch: they are cleared only between batches or after a
+  // failed write.
+  template <typename Cached>
+  Cached* touched(Cached& cached, std::vector<std::pair<Cached*, Cached>>& before) {
+    if (cached.job != undo_.job) {
+      cached.job = undo_.job;
+      before.emplace_back(&cached, cached);
     }
-    return &c;
-  }
-  body_refs* touched(body_refs& r) {
-    if (r.job != undo_.job) {
-      r.job = undo_.job;
-      undo_.refs.emplace_back(&r, r);
-    }
-    return &r;
+    return &cached;
   }
 
   // An enqueue's `written` hook in the form submit takes.
@@ -908,37 +919,34 @@ class rocksdb_store final : public store {
   // A group body's reference count, written once per batch however many
   // of the batch's acks count it down (write_changed_refs): a fan-out's
   // acks otherwise read and rewrite it once per member.
-  result<body_refs*> load_refs(write_context& ctx, const keys::group_ref& ref) {
-    auto key = keys::body(ref.group, ref.body_seq);
-    if (auto it = body_refs_.find(key); it != body_refs_.end()) return touched(it->second);
+  result<body_refs*> load_refs(write_context& ctx, const body_id& id) {
+    if (auto it = body_refs_.find(id); it != body_refs_.end())
+      return touched(it->second, undo_.refs);
     std::string value;
-    auto s = ctx.get(f_bodies, keys::body_refs(ref.group, ref.body_seq), &value);
+    auto s = ctx.get(f_bodies, keys::body_refs(id.group, id.seq), &value);
     if (!s.ok() && !s.IsNotFound()) return std::unexpected(to_error(s));
     // A missing or unreadable count frees the body at its next reference.
     const std::uint64_t left = s.ok() && value.size() == 8 ? keys::get_be(value, 0, 8) : 1;
-    return touched(body_refs_.emplace(std::move(key), body_refs{ref.group, ref.body_seq, left})
-                       .first->second);
+    return touched(body_refs_.emplace(id, body_refs{left}).first->second, undo_.refs);
   }
 
-  void refs_changed(body_refs& r) {
-    if (std::exchange(r.changed, true)) return;
-    changed_refs_.push_back(keys::body(r.group, r.body_seq));
+  void refs_changed(const body_id& id, body_refs& r) {
+    if (!std::exchange(r.changed, true)) changed_refs_.push_back(id);
   }
 
   // The last reference gone deletes the body and its count.
   void write_changed_refs(write_context& ctx) {
-    for (const auto& key : changed_refs_) {
-      auto it = body_refs_.find(key);
-      const auto& r = it->second;
-      const auto refs_key = keys::body_refs(r.group, r.body_seq);
-      if (r.left == 0) {
-        ctx.del(f_bodies, key);
+    for (const auto& id : changed_refs_) {
+      auto it = body_refs_.find(id);
+      const auto refs_key = keys::body_refs(id.group, id.seq);
+      if (it->second.left == 0) {
+        ctx.del(f_bodies, keys::body(id.group, id.seq));
         ctx.del(f_bodies, refs_key);
         body_refs_.erase(it);
         continue;
       }
       std::string value;
-      keys::put_be(value, r.left, 8);
+      keys::put_be(value, it->second.left, 8);
       ctx.put(f_bodies, refs_key, value);
       it->second.changed = false;
     }
@@ -951,10 +959,11 @@ class rocksdb_store final : public store {
   result<void> remove_entry(write_context& ctx, queue_counter& counter, std::string_view key,
                             std::string_view value) {
     if (keys::group_ref ref; ref.decode(value)) {
-      auto refs = load_refs(ctx, ref);
+      const body_id id{ref.group, ref.body_seq};
+      auto refs = load_refs(ctx, id);
       if (!refs) return std::unexpected(refs.error());
       if ((*refs)->left > 0) --(*refs)->left;
-      refs_changed(**refs);
+      refs_changed(id, **refs);
     }
     if (counter.count > 0) --counter.count;
     ctx.del(f_queue, key);
@@ -1056,17 +1065,11 @@ class rocksdb_store final : public store {
   std::array<rocksdb::ColumnFamilyHandle*, f_count> cf_{};
   std::array<std::uint8_t, 16> server_id_{};
 
-  struct mailbox_hash {
-    std::size_t operator()(const mailbox_id& m) const noexcept {
-      return std::hash<std::string_view>()(
-          {reinterpret_cast<const char*>(m.data()), m.size()});
-    }
-  };
   // find_access_key_hash's cache, shared by the I/O threads. Accounts are
   // written only by register_account, which never replaces one; whatever
   // comes to change or delete an account must drop its entry here.
   std::mutex access_keys_mutex_;
-  std::unordered_map<mailbox_id, std::array<std::uint8_t, 32>, mailbox_hash> access_keys_;
+  std::unordered_map<mailbox_id, std::array<std::uint8_t, 32>, id_hash> access_keys_;
 
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -1078,10 +1081,10 @@ class rocksdb_store final : public store {
   // Writer thread only.
   std::unordered_map<std::string, queue_counter> counters_;
   std::vector<std::string> changed_counters_;  // keys in counters_
-  std::unordered_map<std::string, body_refs> body_refs_;  // by body key
-  std::vector<std::string> changed_refs_;                  // keys in body_refs_
+  std::unordered_map<body_id, body_refs, body_id_hash> body_refs_;
+  std::vector<body_id> changed_refs_;  // keys in body_refs_
   job_undo undo_;
-  std::unordered_map<mailbox_id, AccountRecord, mailbox_hash> accounts_;
+  std::unordered_map<mailbox_id, AccountRecord, id_hash> accounts_;
   bool needs_resume_ = false;
 };
 
