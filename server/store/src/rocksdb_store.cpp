@@ -1,7 +1,9 @@
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <algorithm>
@@ -1142,8 +1144,23 @@ result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   // smaller memtable also bounds the WAL replayed at start-up.
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.OptimizeLevelStyleCompaction(k_memtable_budget);
+  // One block cache for every family, of RocksDB's default size.
+  rocksdb::BlockBasedTableOptions tables;
+  tables.block_cache = rocksdb::NewLRUCache(8 << 20);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(tables));
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const auto* name : k_family_names) families.emplace_back(name, cf_options);
+  // Queued envelopes and group bodies are ciphertext, which does not
+  // compress: trying to at every compaction is wasted work.
+  for (auto family : {f_queue, f_bodies}) {
+    families[family].options.compression = rocksdb::kNoCompression;
+    families[family].options.compression_per_level.clear();
+  }
+  // A device's queue is read front to back, a pump batch of 32 envelopes
+  // (about 1 KiB each) at a time: 32 KiB blocks make that one block read
+  // from the table, not eight, and an ack's lookups find the same block.
+  tables.block_size = 32 << 10;
+  families[f_queue].options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(tables));
   // Each device's queue grows at its end, many queues at once: a memtable
   // insert starts from where that device's last one went, not the top of
   // the skiplist (RocksDB keeps a hint per prefix, ~250 bytes each).
