@@ -210,7 +210,7 @@ class listener : public std::enable_shared_from_this<listener> {
                            beast::bind_front_handler(&listener::on_accept, shared_from_this()));
   }
 
-  void on_accept(beast::error_code ec, tcp::socket socket) {
+  void on_accept(beast::error_code ec, tcp::socket::rebind_executor<strand>::other socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // Out of file descriptors and the like: keep serving who is connected.

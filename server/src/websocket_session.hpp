@@ -4,7 +4,9 @@
 // The same session runs over plain TCP and over TLS: it is a template on
 // the stream, instantiated for the two in websocket_session.cpp.
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -23,9 +25,12 @@
 
 namespace haven::server {
 
-// The streams a session runs on: ws:// and wss://.
-using plain_stream = boost::beast::tcp_stream;
-using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+// The streams a session runs on: ws:// and wss://. Their executor is the
+// connection's strand by type, not a type-erased any_io_executor, so
+// Beast's operations dispatch without the indirection.
+using strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+using plain_stream = boost::beast::basic_stream<boost::asio::ip::tcp, strand>;
+using tls_stream = boost::beast::ssl_stream<plain_stream>;
 
 // What the registry and the relay see of a session, whatever its stream.
 class session {
