@@ -52,7 +52,10 @@ template <class Stream>
 class http_session : public std::enable_shared_from_this<http_session<Stream>> {
  public:
   http_session(Stream&& stream, relay& r, std::string peer)
-      : stream_(std::move(stream)), relay_(r), peer_(std::move(peer)) {}
+      : stream_(std::move(stream)),
+        relay_(r),
+        peer_(std::move(peer)),
+        deadline_(stream_.get_executor()) {}
 
   void run() {
     net::dispatch(stream_.get_executor(),
@@ -67,7 +70,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     if constexpr (k_tls) {
       // The handshake timeout covers the TLS handshake: a client that never
       // finishes it is closed like one that never sends a request.
-      beast::get_lowest_layer(stream_).expires_after(relay_.cfg.handshake_timeout);
+      arm_deadline();
       stream_.async_handshake(
           net::ssl::stream_base::server,
           beast::bind_front_handler(&http_session::on_handshake, shared_from_this()));
@@ -78,6 +81,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
 
   void on_handshake(beast::error_code ec) {
     if (ec) {
+      if (timed_out_) ec = beast::error::timeout;  // not the cancel it caused
       spdlog::debug("TLS handshake failed: {}", ec.message());
       return;
     }
@@ -90,8 +94,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     parser_.emplace();
     parser_->body_limit(k_max_http_body);
     parser_->header_limit(8 * 1024);
-    // Slow or silent clients are dropped after the handshake timeout.
-    beast::get_lowest_layer(stream_).expires_after(relay_.cfg.handshake_timeout);
+    arm_deadline();
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
@@ -105,6 +108,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     if (websocket::is_upgrade(request)) {
       if (request.target() != "/v1/ws" || relay_.stopping)
         return respond(request, http::status::not_found, "text/plain", "not found\n");
+      // The WebSocket session's own timeouts take over.
+      deadline_.expires_at(net::steady_timer::time_point::max());
       std::make_shared<websocket_session<Stream>>(std::move(stream_), relay_, std::move(peer_))
           ->run(std::move(request));
       return;
@@ -165,12 +170,28 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   // the handshake timeout), plain TCP a FIN.
   void close() {
     if constexpr (k_tls) {
-      beast::get_lowest_layer(stream_).expires_after(relay_.cfg.handshake_timeout);
+      arm_deadline();
       stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
     } else {
       beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.shutdown(tcp::socket::shutdown_send, ignored);
     }
+  }
+
+  // Slow or silent clients are dropped once the handshake timeout passes
+  // from now: closing the socket fails whatever waits on it. The wait does
+  // not keep the session alive, and a wait that fired before the deadline
+  // moved (re-armed, or the stream handed to a WebSocket session) does
+  // nothing.
+  void arm_deadline() {
+    deadline_.expires_after(relay_.cfg.handshake_timeout);
+    deadline_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->deadline_.expiry() > std::chrono::steady_clock::now()) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->stream_).close(ignored);
+    });
   }
 
   Stream stream_;
@@ -178,6 +199,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  net::steady_timer deadline_;
+  bool timed_out_ = false;
 };
 
 class listener : public std::enable_shared_from_this<listener> {
@@ -210,7 +233,7 @@ class listener : public std::enable_shared_from_this<listener> {
                            beast::bind_front_handler(&listener::on_accept, shared_from_this()));
   }
 
-  void on_accept(beast::error_code ec, tcp::socket::rebind_executor<strand>::other socket) {
+  void on_accept(beast::error_code ec, plain_stream socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // Out of file descriptors and the like: keep serving who is connected.
@@ -228,9 +251,7 @@ class listener : public std::enable_shared_from_this<listener> {
                                                      address)
               ->run();
         else
-          std::make_shared<http_session<plain_stream>>(plain_stream(std::move(socket)), relay_,
-                                                       address)
-              ->run();
+          std::make_shared<http_session<plain_stream>>(std::move(socket), relay_, address)->run();
       }
     }
     do_accept();

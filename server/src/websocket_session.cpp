@@ -145,7 +145,6 @@ void websocket_session<Stream>::run(beast::http::request<beast::http::string_bod
   ws_.read_message_max(relay_.cfg.max_frame_bytes);
   ws_.binary(true);
   ws_.auto_fragment(false);
-  beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts take over
   ws_.async_accept(request,
                    beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
@@ -816,7 +815,8 @@ void websocket_session<Stream>::abort() {
     outbox_bytes_ = 0;
   }
   login_deadline_.cancel();
-  beast::get_lowest_layer(ws_).close();
+  error_code ignored;
+  beast::get_lowest_layer(ws_).close(ignored);
 }
 
 template class websocket_session<plain_stream>;

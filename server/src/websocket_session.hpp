@@ -25,11 +25,14 @@
 
 namespace haven::server {
 
-// The streams a session runs on: ws:// and wss://. Their executor is the
-// connection's strand by type, not a type-erased any_io_executor, so
-// Beast's operations dispatch without the indirection.
+// The streams a session runs on: ws:// and wss://. A bare socket, not
+// Beast's tcp_stream: the WebSocket layer has its own timeouts and the
+// HTTP session its own deadline, so a second pair of timers per
+// connection would be idle memory. Its executor is the connection's strand
+// by type, not a type-erased any_io_executor, so Beast's operations
+// dispatch without the indirection.
 using strand = boost::asio::strand<boost::asio::io_context::executor_type>;
-using plain_stream = boost::beast::basic_stream<boost::asio::ip::tcp, strand>;
+using plain_stream = boost::asio::basic_stream_socket<boost::asio::ip::tcp, strand>;
 using tls_stream = boost::beast::ssl_stream<plain_stream>;
 
 // What the registry and the relay see of a session, whatever its stream.
