@@ -5,9 +5,7 @@
 
 #include <rocksdb/db.h>
 
-#include <functional>
 #include <future>
-#include <map>
 #include <memory>
 #include <span>
 
@@ -19,33 +17,6 @@ using namespace haven::store::test;
 namespace {
 
 const group_id k_group = filled<16>(0x6e);
-
-// Runs `use` on the closed store's RocksDB with each column family's
-// handle by name, then opens the store again.
-void with_raw_db(fixture& f,
-                 const std::function<void(rocksdb::DB&,
-                                          std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>&
-                     use) {
-  f.db->close();
-  std::vector<std::string> names;
-  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), f.opts.directory.string(), &names)
-              .ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  REQUIRE(
-      rocksdb::DB::Open(rocksdb::DBOptions(), f.opts.directory.string(), families, &handles, &raw)
-          .ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
-  for (std::size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
-  use(*db, by_name);
-  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
-  REQUIRE(db->Close().ok());
-  db.reset();
-  f.open();
-}
 
 // Keys in one column family.
 std::size_t count_keys(fixture& f, const std::string& family) {

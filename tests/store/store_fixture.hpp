@@ -4,6 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <rocksdb/db.h>
+
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -77,8 +81,7 @@ struct fixture {
   }
 
   result<std::vector<stored_envelope>> send(const mailbox_id& m, std::uint8_t id_tag,
-                                            std::uint32_t device = 1,
-                                            std::int64_t at = k_now) {
+                                            std::uint32_t device = 1, std::int64_t at = k_now) {
     return wait_for<std::vector<stored_envelope>>([&](auto done) {
       db->enqueue(m, filled<16>(id_tag), {{device, "sealed-" + std::to_string(id_tag)}}, at, done);
     });
@@ -101,5 +104,31 @@ inline haven::wire::Envelope envelope_of(const queued_envelope& q) {
   return frame.envelopes(0);
 }
 
+// Runs `use` on the closed store's RocksDB with each column family's
+// handle by name, then opens the store again.
+inline void with_raw_db(
+    fixture& f,
+    const std::function<void(rocksdb::DB&, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>&
+        use) {
+  f.db->close();
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), f.opts.directory.string(), &names)
+              .ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(
+      rocksdb::DB::Open(rocksdb::DBOptions(), f.opts.directory.string(), families, &handles, &raw)
+          .ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+  for (std::size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
+  use(*db, by_name);
+  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  REQUIRE(db->Close().ok());
+  db.reset();
+  f.open();
+}
 
 }  // namespace haven::store::test

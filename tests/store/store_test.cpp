@@ -111,6 +111,34 @@ TEST_CASE("one ack deletes a batch; the ones not there are named, the rest go", 
   CHECK(f.db->read_queue(dev, 0, 10)->size() == 4);
 }
 
+TEST_CASE("an ack that meets an unreadable queue entry is refused whole and deletes nothing",
+          "[store]") {
+  fixture f(2);
+  auto m = f.make_account();
+  REQUIRE(f.send(m, 1).has_value());
+  REQUIRE(f.send(m, 2).has_value());
+  const device_address dev{m, 1};
+  // Seq 2's stored bytes turn unreadable. The key is keys.hpp's queue
+  // entry: the mailbox id, the device and the seq, both big-endian.
+  with_raw_db(f, [&](rocksdb::DB& db, auto& families) {
+    std::string key(m.begin(), m.end());
+    key += std::string("\0\0\0\1", 4);
+    key += std::string("\0\0\0\0\0\0\0\2", 8);
+    REQUIRE(db.Put(rocksdb::WriteOptions(), families.at("queue"), key, "\xff not an envelope")
+                .ok());
+  });
+  auto refused = f.ack(dev, {{1, filled<16>(1)}, {2, filled<16>(2)}});
+  REQUIRE(!refused.has_value());
+  CHECK(refused.error() == errc::corrupt);
+  // Seq 1 was not deleted either: still queued and still counted, so the
+  // queue (cap 2) is full until an ack of seq 1 alone removes it.
+  CHECK(f.db->read_queue(dev, 0, 10)->size() == 2);
+  CHECK(f.send(m, 3).error() == errc::queue_full);
+  CHECK(f.ack(dev, {{1, filled<16>(1)}}) == std::vector<std::uint64_t>{});
+  CHECK(f.db->read_queue(dev, 0, 10)->size() == 1);
+  CHECK(f.send(m, 3).has_value());
+}
+
 TEST_CASE("a queue counter changed by many requests at once is saved right", "[store]") {
   fixture f(16);
   auto m = f.make_account();
