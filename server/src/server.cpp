@@ -81,7 +81,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
 
   void on_handshake(beast::error_code ec) {
     if (ec) {
-      if (timed_out_) ec = beast::error::timeout;  // not the cancel it caused
+      if (deadline_passed()) ec = beast::error::timeout;  // not the cancel it caused
       spdlog::debug("TLS handshake failed: {}", ec.message());
       return;
     }
@@ -187,11 +187,14 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     deadline_.expires_after(relay_.cfg.handshake_timeout);
     deadline_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
       auto self = weak.lock();
-      if (ec || !self || self->deadline_.expiry() > std::chrono::steady_clock::now()) return;
-      self->timed_out_ = true;
+      if (ec || !self || !self->deadline_passed()) return;
       beast::error_code ignored;
       beast::get_lowest_layer(self->stream_).close(ignored);
     });
+  }
+
+  [[nodiscard]] bool deadline_passed() const {
+    return deadline_.expiry() <= std::chrono::steady_clock::now();
   }
 
   Stream stream_;
@@ -200,7 +203,6 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   net::steady_timer deadline_;
-  bool timed_out_ = false;
 };
 
 class listener : public std::enable_shared_from_this<listener> {

@@ -1158,7 +1158,7 @@ result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   }
   // A device's queue is read front to back, a pump batch of 32 envelopes
   // (about 1 KiB each) at a time: 32 KiB blocks make that one block read
-  // from the table, not eight, and an ack's lookups find the same block.
+  // from the table, not about ten, and an ack's lookups find the same block.
   tables.block_size = 32 << 10;
   families[f_queue].options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(tables));
   // Each device's queue grows at its end, many queues at once: a memtable
