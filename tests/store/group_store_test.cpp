@@ -164,6 +164,40 @@ TEST_CASE("acks of one group message that reach the writer together count its bo
   for (const auto& m : members) CHECK(f.db->read_queue({m, 1}, 0, 10)->empty());
 }
 
+TEST_CASE("an ack in the batch that stored its group entries counts each body down once",
+          "[store][group]") {
+  group_fixture f;
+  // Submitted without waiting, so the ack shares a batch with some of the
+  // sends that stored its entries (they skip the batch's index).
+  std::vector<std::future<result<std::vector<stored_envelope>>>> sent;
+  for (std::uint8_t tag = 1; tag <= 12; ++tag) {
+    auto answer = std::make_shared<std::promise<result<std::vector<stored_envelope>>>>();
+    sent.push_back(answer->get_future());
+    f.db->enqueue_group(k_group, {f.alice, 1}, filled<16>(tag),
+                        "group body " + std::to_string(tag), k_now,
+                        [answer](auto r) { answer->set_value(std::move(r)); });
+  }
+  // The same ack twice: the second must not count anything down again.
+  std::vector<std::future<result<std::vector<std::uint64_t>>>> acked;
+  for (int twice = 0; twice < 2; ++twice) {
+    auto answer = std::make_shared<std::promise<result<std::vector<std::uint64_t>>>>();
+    acked.push_back(answer->get_future());
+    f.db->ack({f.bob, 1}, {{10, filled<16>(10)}, {11, filled<16>(11)}, {12, filled<16>(12)}},
+              [answer](auto r) { answer->set_value(std::move(r)); });
+  }
+  for (auto& s : sent) REQUIRE(s.get().has_value());
+  CHECK(acked[0].get() == std::vector<std::uint64_t>{});
+  CHECK(acked[1].get() == std::vector<std::uint64_t>{10, 11, 12});
+  CHECK(f.db->read_queue({f.bob, 1}, 0, 100)->size() == 9);
+  // Carol's acks free the last three bodies only if bob's counted each down.
+  for (std::uint8_t seq = 10; seq <= 12; ++seq)
+    CHECK(f.ack({f.carol, 1}, {{seq, filled<16>(seq)}}) == std::vector<std::uint64_t>{});
+  CHECK(count_keys(f, "bodies") == 9 * 2 + 1);  // nine bodies and counts, the counter
+  f.reopen();
+  CHECK(f.db->read_queue({f.bob, 1}, 0, 100)->size() == 9);
+  CHECK(f.db->read_queue({f.carol, 1}, 0, 100)->size() == 9);
+}
+
 TEST_CASE("expiry deletes group references and then the body", "[store][group]") {
   group_fixture f;
   REQUIRE(group_send(f, f.alice, 1, k_now - 7200).has_value());
