@@ -28,6 +28,9 @@ constexpr std::size_t k_max_one_time_per_upload = 200;
 constexpr std::size_t k_max_group_changes = 256;
 constexpr std::size_t k_max_acks = 256;
 constexpr unsigned k_max_malformed = 3;
+// A connection waits for its next message with a buffer this small, not
+// the 1.5 KiB a whole-message read prepares, and grows it once bytes come.
+constexpr std::size_t k_first_read = 128;
 constexpr std::size_t k_pump_batch = 32;  // envelopes read from the store at a time
 constexpr std::size_t k_max_frames_per_message = 64;  // envelopes or batched replies
 
@@ -176,11 +179,19 @@ void websocket_session<Stream>::do_read() {
   if (reading_ || closing_) return;
   if (pending_ >= relay_.cfg.max_pending_requests) return;  // resumed by request_finished
   reading_ = true;
+  ws_.async_read_some(buffer_, k_first_read,
+                      beast::bind_front_handler(&websocket_session::on_first_read,
+                                                shared_from_this()));
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_first_read(error_code ec, std::size_t bytes) {
+  if (ec || ws_.is_message_done()) return on_read(ec, bytes);
   ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
 }
 
 template <class Stream>
-void websocket_session<Stream>::on_read(error_code ec, std::size_t bytes) {
+void websocket_session<Stream>::on_read(error_code ec, std::size_t) {
   reading_ = false;
   if (ec) {
     if (ec == websocket::error::message_too_big)
@@ -197,9 +208,10 @@ void websocket_session<Stream>::on_read(error_code ec, std::size_t bytes) {
     return;
   }
   wire::ClientFrame frame;
-  const bool parsed = frame.ParseFromArray(buffer_.data().data(), static_cast<int>(bytes));
+  const bool parsed =
+      frame.ParseFromArray(buffer_.data().data(), static_cast<int>(buffer_.size()));
   buffer_.consume(buffer_.size());
-  if (buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();  // idle connections stay small
+  buffer_.shrink_to_fit();  // idle connections stay small
   if (!parsed) {
     reply_error(0, wire::ERROR_MALFORMED_FRAME, "frame is not a ClientFrame");
     if (++malformed_ >= k_max_malformed)

@@ -67,7 +67,8 @@ class websocket_session final : public session,
   void on_accept(error_code ec);
   void on_login_deadline(error_code ec);
   void do_read();
-  void on_read(error_code ec, std::size_t bytes);
+  void on_first_read(error_code ec, std::size_t bytes);
+  void on_read(error_code ec, std::size_t);
   void handle(wire::ClientFrame& frame);
 
   void handle_register(std::uint64_t id, const wire::RegisterRequest& request);
