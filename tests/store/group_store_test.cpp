@@ -281,6 +281,8 @@ TEST_CASE("a group send refused midway stores nothing for anyone", "[store][grou
   });
   CHECK(group_send(f, f.alice, 9).error() == errc::corrupt);
   for (const auto& member : {f.bob, f.carol}) CHECK(f.db->read_queue({member, 1}, 0, 10)->empty());
+  // An ack naming what the send would have queued finds nothing either.
+  CHECK(f.ack({f.carol, 1}, {{1, filled<16>(9)}}) == std::vector<std::uint64_t>{1});
   // Neither the queues' counters nor the body moved: the next envelope is
   // bob's first and his queue has room for two, also after a restart.
   auto sent = f.send(f.bob, 10);
