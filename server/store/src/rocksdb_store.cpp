@@ -153,6 +153,7 @@ struct write_context {
   // an earlier one of its batch wrote unindexed.
   std::unordered_map<std::string, std::optional<std::string>> written(
       family f, const std::vector<std::string>& wanted) {
+    if (wanted.empty()) return {};
     struct finder : rocksdb::WriteBatch::Handler {
       std::uint32_t family_id;
       const std::vector<std::string>& wanted;
@@ -171,7 +172,6 @@ struct write_context {
         return rocksdb::Status::OK();
       }
     } handler(cf[f]->GetID(), wanted);
-    if (wanted.empty()) return {};
     if (auto s = batch.GetWriteBatch()->Iterate(&handler); !s.ok())
       throw std::logic_error("a store batch cannot be read back: " + s.ToString());
     return std::move(handler.found);
@@ -944,8 +944,8 @@ class rocksdb_store final : public store {
 
   // The next sequence number of `device`'s queue, for one new entry. A seq
   // is never reused, and a device learns it only from a push sent once the
-  // batch is written, so the new entry is written with put_unread: only an
-  // ack that guesses its seq reads it back in the same batch (ack).
+  // batch is written, so the new entry is written with put_unread; an ack
+  // that names it in the same batch reads it from the batch itself (ack).
   std::uint64_t take_seq(const device_address& device, queue_counter& c) {
     ++c.last_seq;
     ++c.count;
