@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "haven/store/store.hpp"
 #include "info_log.hpp"
@@ -152,15 +153,16 @@ struct write_context {
   // Reads the whole batch, so it is for the rare request that names what
   // an earlier one of its batch wrote unindexed.
   std::unordered_map<std::string, std::optional<std::string>> written(
-      family f, const std::vector<std::string>& wanted) {
+      family f, const std::unordered_set<std::string>& wanted) {
     if (wanted.empty()) return {};
     struct finder : rocksdb::WriteBatch::Handler {
       std::uint32_t family_id;
-      const std::vector<std::string>& wanted;
+      const std::unordered_set<std::string>& wanted;
       std::unordered_map<std::string, std::optional<std::string>> found;
-      finder(std::uint32_t id, const std::vector<std::string>& w) : family_id(id), wanted(w) {}
+      finder(std::uint32_t id, const std::unordered_set<std::string>& w)
+          : family_id(id), wanted(w) {}
       bool is_wanted(std::uint32_t id, const rocksdb::Slice& key) const {
-        return id == family_id && std::ranges::find(wanted, key.ToStringView()) != wanted.end();
+        return id == family_id && wanted.contains(key.ToString());
       }
       rocksdb::Status PutCF(std::uint32_t id, const rocksdb::Slice& key,
                             const rocksdb::Slice& value) override {
@@ -417,12 +419,14 @@ class rocksdb_store final : public store {
       std::vector<rocksdb::Status> statuses;
       ctx.get_many(f_queue, entry_keys, values, statuses);
       // An entry stored earlier in this batch is not in its index
-      // (take_seq): read it from the batch itself.
-      std::vector<std::string> unindexed;
+      // (take_seq): read it from the batch itself. Only seqs this batch
+      // gave out qualify, so made-up ones cannot make an ack read it.
+      std::unordered_set<std::string> unindexed;
+      const queue_counter& queue = **counter;
       for (std::size_t i = 0; i < envelopes.size(); ++i)
-        if (statuses[i].IsNotFound() && (*counter)->batch_first_seq != 0 &&
-            envelopes[i].seq >= (*counter)->batch_first_seq)
-          unindexed.push_back(entry_keys[i]);
+        if (statuses[i].IsNotFound() && queue.batch_first_seq != 0 &&
+            envelopes[i].seq >= queue.batch_first_seq && envelopes[i].seq <= queue.last_seq)
+          unindexed.insert(entry_keys[i]);
       const auto in_batch = ctx.written(f_queue, unindexed);
       for (std::size_t i = 0; i < envelopes.size(); ++i) {
         const auto& e = envelopes[i];
