@@ -139,26 +139,28 @@ struct write_context {
   }
   // Many keys of one family in one MultiGet (keys that share data blocks
   // share their lookups); each value stays pinned while `values` lives.
+  // A key of `maybe_unindexed` that the index and the database lack is
+  // looked for in the batch itself (put_unread). That reads the whole
+  // batch, so callers name only keys an earlier request of it may have
+  // written so.
   void get_many(family f, const std::vector<std::string>& keys,
                 std::vector<rocksdb::PinnableSlice>& values,
-                std::vector<rocksdb::Status>& statuses) {
+                std::vector<rocksdb::Status>& statuses,
+                const std::unordered_set<std::string>& maybe_unindexed = {}) {
     const std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
     values = std::vector<rocksdb::PinnableSlice>(keys.size());
     statuses.assign(keys.size(), rocksdb::Status());
     batch.MultiGetFromBatchAndDB(db, rocksdb::ReadOptions(), cf[f], slices.size(), slices.data(),
                                  values.data(), statuses.data(), false);
-  }
-  // What the batch itself last wrote at each of `wanted` (keys of family
-  // f), put_unread writes included: the value, or nullopt for a delete.
-  // Reads the whole batch, so it is for the rare request that names what
-  // an earlier one of its batch wrote unindexed.
-  std::unordered_map<std::string, std::optional<std::string>> written(
-      family f, const std::unordered_set<std::string>& wanted) {
-    if (wanted.empty()) return {};
+    std::unordered_set<std::string> missing;
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (statuses[i].IsNotFound() && maybe_unindexed.contains(keys[i])) missing.insert(keys[i]);
+    if (missing.empty()) return;
+    // The batch's last put or delete of each missing key.
     struct finder : rocksdb::WriteBatch::Handler {
       std::uint32_t family_id;
       const std::unordered_set<std::string>& wanted;
-      std::unordered_map<std::string, std::optional<std::string>> found;
+      std::unordered_map<std::string, std::optional<std::string>> last;
       finder(std::uint32_t id, const std::unordered_set<std::string>& w)
           : family_id(id), wanted(w) {}
       bool is_wanted(std::uint32_t id, const rocksdb::Slice& key) const {
@@ -166,17 +168,22 @@ struct write_context {
       }
       rocksdb::Status PutCF(std::uint32_t id, const rocksdb::Slice& key,
                             const rocksdb::Slice& value) override {
-        if (is_wanted(id, key)) found[key.ToString()] = value.ToString();
+        if (is_wanted(id, key)) last[key.ToString()] = value.ToString();
         return rocksdb::Status::OK();
       }
       rocksdb::Status DeleteCF(std::uint32_t id, const rocksdb::Slice& key) override {
-        if (is_wanted(id, key)) found[key.ToString()] = std::nullopt;
+        if (is_wanted(id, key)) last[key.ToString()] = std::nullopt;
         return rocksdb::Status::OK();
       }
-    } handler(cf[f]->GetID(), wanted);
+    } handler(cf[f]->GetID(), missing);
     if (auto s = batch.GetWriteBatch()->Iterate(&handler); !s.ok())
       throw std::logic_error("a store batch cannot be read back: " + s.ToString());
-    return std::move(handler.found);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      auto it = handler.last.find(keys[i]);
+      if (!statuses[i].IsNotFound() || it == handler.last.end() || !it->second) continue;
+      values[i].PinSelf(*it->second);
+      statuses[i] = rocksdb::Status::OK();
+    }
   }
   // The record at `key` parsed as T; `missing` when there is none.
   template <typename T>
@@ -190,9 +197,9 @@ struct write_context {
     return out;
   }
   void put(family f, std::string_view key, std::string_view value) { batch.Put(cf[f], key, value); }
-  // A put that skips the batch's index, so get, get_many and scan do not
-  // see it (written does): for writes that later requests of the batch
-  // all but never read. The index's upkeep (each put first looks for an
+  // A put that skips the batch's index, so get and scan do not see it,
+  // nor get_many unless told the key may be one: for writes that later
+  // requests of the batch all but never read. The index's upkeep (each put first looks for an
   // earlier write of its key) was a quarter of the writer's time in a
   // group fan-out. A rollback re-indexes it with the rest.
   void put_unread(family f, std::string_view key, std::string_view value) {
@@ -415,32 +422,26 @@ class rocksdb_store final : public store {
       std::vector<std::string> entry_keys;
       entry_keys.reserve(envelopes.size());
       for (const auto& e : envelopes) entry_keys.push_back(keys::queue_entry(device, e.seq));
-      std::vector<rocksdb::PinnableSlice> values;
-      std::vector<rocksdb::Status> statuses;
-      ctx.get_many(f_queue, entry_keys, values, statuses);
-      // An entry stored earlier in this batch is not in its index
-      // (take_seq): read it from the batch itself. Only seqs this batch
-      // gave out qualify, so made-up ones cannot make an ack read it.
-      std::unordered_set<std::string> unindexed;
+      // Entries this batch stored for the device are not in its index
+      // (take_seq). Only the seqs it gave out may be, so made-up ones
+      // cannot make an ack read the batch.
+      std::unordered_set<std::string> stored_this_batch;
       const queue_counter& queue = **counter;
       for (std::size_t i = 0; i < envelopes.size(); ++i)
-        if (statuses[i].IsNotFound() && queue.batch_first_seq != 0 &&
-            envelopes[i].seq >= queue.batch_first_seq && envelopes[i].seq <= queue.last_seq)
-          unindexed.insert(entry_keys[i]);
-      const auto in_batch = ctx.written(f_queue, unindexed);
+        if (queue.batch_first_seq != 0 && envelopes[i].seq >= queue.batch_first_seq &&
+            envelopes[i].seq <= queue.last_seq)
+          stored_this_batch.insert(entry_keys[i]);
+      std::vector<rocksdb::PinnableSlice> values;
+      std::vector<rocksdb::Status> statuses;
+      ctx.get_many(f_queue, entry_keys, values, statuses, stored_this_batch);
       for (std::size_t i = 0; i < envelopes.size(); ++i) {
         const auto& e = envelopes[i];
         auto& key = entry_keys[i];
         const auto& s = statuses[i];
         if (!s.ok() && !s.IsNotFound()) return std::unexpected(to_error(s));
-        std::optional<std::string_view> value;
-        if (s.ok()) {
-          value = values[i].ToStringView();
-        } else if (auto it = in_batch.find(key); it != in_batch.end() && it->second) {
-          value = *it->second;
-        }
+        const auto value = s.ok() ? values[i].ToStringView() : std::string_view();
         std::optional<entry_facts> stored;
-        if (value && !(stored = facts_of(*value)))
+        if (s.ok() && !(stored = facts_of(value)))
           return std::unexpected(make_error_code(errc::corrupt));
         const bool named =
             stored && stored->id == e.id &&
@@ -451,7 +452,7 @@ class rocksdb_store final : public store {
         }
         // remove_entry needs the value only to release a group body.
         found.emplace_back(std::move(key),
-                           keys::group_ref::is(*value) ? std::string(*value) : std::string());
+                           keys::group_ref::is(value) ? std::string(value) : std::string());
       }
       for (const auto& [key, value] : found)
         if (auto removed = remove_entry(ctx, **counter, key, value); !removed)
