@@ -7,7 +7,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -108,10 +108,19 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     if (websocket::is_upgrade(request)) {
       if (request.target() != "/v1/ws" || relay_.stopping)
         return respond(request, http::status::not_found, "text/plain", "not found\n");
+      if (request[http::field::sec_websocket_version] != "13")
+        return respond(request, http::status::upgrade_required, "text/plain",
+                       "WebSocket version 13 only\n");
+      const auto key = request[http::field::sec_websocket_key];
+      const auto accept = ws::accept_key(std::string_view(key.data(), key.size()));
+      if (!accept)
+        return respond(request, http::status::bad_request, "text/plain",
+                       "Sec-WebSocket-Key must be 16 bytes in base64\n");
       // The WebSocket session's own timeouts take over.
       deadline_.expires_at(net::steady_timer::time_point::max());
+      const auto early = beast::buffers_to_string(buffer_.data());
       std::make_shared<websocket_session<Stream>>(std::move(stream_), relay_, std::move(peer_))
-          ->run(std::move(request));
+          ->run(*accept, early);
       return;
     }
     if (request.method() != http::verb::get && request.method() != http::verb::head)
@@ -151,6 +160,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
              "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
              "style-src 'self' 'unsafe-inline'; script-src 'self' 'wasm-unsafe-eval'; "
              "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    if (status == http::status::upgrade_required) res->set(http::field::sec_websocket_version, "13");
     res->keep_alive(request.keep_alive());
     if (request.method() == http::verb::head) {
       res->content_length(body.size());
@@ -353,7 +363,7 @@ void server::stop() {
       }
     });
     for (auto& session : impl_->relay_state.registry.all())
-      session->shutdown(websocket::close_code::going_away, "server shutting down");
+      session->shutdown(ws::close_code::going_away, "server shutting down");
   });
 }
 

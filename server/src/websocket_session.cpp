@@ -1,6 +1,9 @@
 #include "websocket_session.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/websocket/teardown.hpp>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <spdlog/spdlog.h>
@@ -28,9 +31,10 @@ constexpr std::size_t k_max_one_time_per_upload = 200;
 constexpr std::size_t k_max_group_changes = 256;
 constexpr std::size_t k_max_acks = 256;
 constexpr unsigned k_max_malformed = 3;
-// A connection waits for its next message with a buffer this small, not
-// the 1.5 KiB a whole-message read prepares, and grows it once bytes come.
+// A connection waits for its next message with a buffer this small, and
+// reads this much at a time while the last read found more waiting.
 constexpr std::size_t k_first_read = 128;
+constexpr std::size_t k_busy_read = 16 * 1024;
 constexpr std::size_t k_pump_batch = 32;  // envelopes read from the store at a time
 constexpr std::size_t k_max_frames_per_message = 64;  // envelopes or batched replies
 
@@ -91,7 +95,7 @@ auto websocket_session<Stream>::on_strand(F f) {
   ++pending_;
   return [self = shared_from_this(), f = std::move(f),
           guard = net::make_work_guard(relay_.ioc)](store::result<T> r) mutable {
-    net::post(self->ws_.get_executor(),
+    net::post(self->stream_.get_executor(),
               [self, f = std::move(f), r = std::move(r)]() mutable {
                 f(std::move(r));
                 self->request_finished();
@@ -124,10 +128,10 @@ auto websocket_session<Stream>::reply_members(std::uint64_t id) {
 
 template <class Stream>
 websocket_session<Stream>::websocket_session(Stream&& stream, relay& r, std::string peer)
-    : ws_(std::move(stream)),
+    : stream_(std::move(stream)),
       relay_(r),
       peer_(std::move(peer)),
-      login_deadline_(ws_.get_executor()) {}
+      timer_(stream_.get_executor()) {}
 
 template <class Stream>
 websocket_session<Stream>::~websocket_session() {
@@ -135,31 +139,31 @@ websocket_session<Stream>::~websocket_session() {
 }
 
 template <class Stream>
-void websocket_session<Stream>::run(beast::http::request<beast::http::string_body> request) {
+void websocket_session<Stream>::run(std::string_view accept_key, std::string_view early) {
   relay_.registry.add(shared_from_this());
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = relay_.cfg.handshake_timeout;
-  timeouts.idle_timeout = relay_.cfg.idle_timeout;
-  timeouts.keep_alive_pings = true;
-  ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(beast::http::field::server, "havend");
-  }));
-  ws_.read_message_max(relay_.cfg.max_frame_bytes);
-  ws_.binary(true);
-  ws_.auto_fragment(false);
-  ws_.async_accept(request,
+  // A connection must log in within the handshake timeout, or it goes.
+  arm_timer(relay_.cfg.handshake_timeout);
+  if (!early.empty()) {
+    net::buffer_copy(buffer_.prepare(early.size()), net::buffer(early));
+    buffer_.commit(early.size());
+  }
+  // No Sec-WebSocket-Extensions: permessage-deflate is never on, so no
+  // compression bombs and no compressor state per connection.
+  control_ =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: ";
+  control_.append(accept_key).append("\r\nServer: havend\r\n\r\n");
+  writing_control_ = true;
+  net::async_write(stream_, net::buffer(control_),
                    beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
 
 template <class Stream>
-void websocket_session<Stream>::on_accept(error_code ec) {
-  if (ec) return;
-  // A connection must log in within the handshake timeout, or it goes.
-  login_deadline_.expires_after(relay_.cfg.handshake_timeout);
-  login_deadline_.async_wait(
-      beast::bind_front_handler(&websocket_session::on_login_deadline, shared_from_this()));
-
+void websocket_session<Stream>::on_accept(error_code ec, std::size_t) {
+  writing_control_ = false;
+  control_ = {};
+  if (ec) return abort();
+  if (closing_) return maybe_close();
   crypto::random_fill(nonce_);
   wire::ServerFrame challenge;
   challenge.mutable_challenge()->set_server_id(to_string(relay_.store.server_id()));
@@ -169,57 +173,129 @@ void websocket_session<Stream>::on_accept(error_code ec) {
 }
 
 template <class Stream>
-void websocket_session<Stream>::on_login_deadline(error_code ec) {
-  if (ec || address_) return;  // cancelled, or logged in
-  close_when_flushed(websocket::close_code::policy_error, "log-in timeout");
+void websocket_session<Stream>::arm_timer(std::chrono::steady_clock::duration after) {
+  // Re-arming cancels the wait before; a wait that had already fired sees
+  // the later expiry and does nothing. The timer does not keep the
+  // session alive.
+  timer_.expires_after(after);
+  timer_.async_wait([weak = this->weak_from_this()](error_code ec) {
+    if (auto self = weak.lock()) self->on_timer(ec);
+  });
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_timer(error_code ec) {
+  if (ec || timer_.expiry() > std::chrono::steady_clock::now()) return;
+  if (closing_) {
+    spdlog::debug("connection closed: the close did not finish in time");
+    return abort();
+  }
+  if (!address_) return close_when_flushed(ws::close_code::policy_error, "log-in timeout");
+  // Keep-alive: a ping after half the idle timeout without a byte from
+  // the client, and the end after the other half.
+  if (heard_) {
+    heard_ = false;
+    pinged_ = false;
+  } else if (!pinged_) {
+    pinged_ = true;
+    if (control_.empty()) control_ = ws::control_frame(ws::opcode::ping, {});
+    write_control();
+  } else {
+    spdlog::debug("connection closed: idle past the timeout");
+    return abort();
+  }
+  arm_timer(relay_.cfg.idle_timeout / 2);
 }
 
 template <class Stream>
 void websocket_session<Stream>::do_read() {
-  if (reading_ || closing_) return;
-  if (pending_ >= relay_.cfg.max_pending_requests) return;  // resumed by request_finished
-  reading_ = true;
-  ws_.async_read_some(buffer_, k_first_read,
-                      beast::bind_front_handler(&websocket_session::on_first_read,
-                                                shared_from_this()));
+  if (reading_) return;
+  while (!read_done_) {
+    if (!closing_ && pending_ >= relay_.cfg.max_pending_requests) return;  // request_finished
+    const auto in = std::span(static_cast<std::uint8_t*>(buffer_.data().data()), buffer_.size());
+    const auto event = reader_.next(in, relay_.cfg.max_frame_bytes);
+    if (!event) {
+      if (event.error().code == ws::close_code::too_big)
+        spdlog::info("connection closed: frame over {} bytes", relay_.cfg.max_frame_bytes);
+      else
+        spdlog::debug("connection closed: {}", event.error().reason);
+      read_done_ = true;
+      buffer_.consume(buffer_.size());
+      return close_when_flushed(event.error().code, event.error().reason);
+    }
+    if (event->kind == ws::event::need_more) {
+      buffer_.consume(event->used);
+      // An idle connection waits with a small buffer and keeps none
+      // between messages; a busy one reads many frames at a time.
+      auto size = std::max(event->wanted, read_filled_ ? k_busy_read : k_first_read);
+      if (buffer_.size() == 0 && !read_filled_) buffer_.shrink_to_fit();
+      reading_ = true;
+      read_size_ = size;
+      stream_.async_read_some(
+          buffer_.prepare(size),
+          beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+      return;
+    }
+    const bool go_on = take(*event);
+    buffer_.consume(event->used);
+    if (!go_on) return;
+  }
 }
 
 template <class Stream>
-void websocket_session<Stream>::on_first_read(error_code ec, std::size_t bytes) {
-  if (ec || ws_.is_message_done()) return on_read(ec, bytes);
-  ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
-}
-
-template <class Stream>
-void websocket_session<Stream>::on_read(error_code ec, std::size_t) {
+void websocket_session<Stream>::on_read(error_code ec, std::size_t bytes) {
   reading_ = false;
   if (ec) {
-    if (ec == websocket::error::message_too_big)
-      spdlog::info("connection closed: frame over {} bytes", relay_.cfg.max_frame_bytes);
-    else if (ec != websocket::error::closed)
-      spdlog::debug("connection ended: {}", ec.message());
-    closing_ = true;
-    return;
+    if (!closing_) spdlog::debug("connection ended: {}", ec.message());
+    return abort();
   }
-  if (!ws_.got_binary()) {
-    buffer_.consume(buffer_.size());
+  buffer_.commit(bytes);
+  read_filled_ = bytes == read_size_;
+  heard_ = true;
+  do_read();
+}
+
+template <class Stream>
+bool websocket_session<Stream>::take(const ws::event& event) {
+  switch (event.kind) {
+    case ws::event::message:
+      if (!closing_) handle_message(event.payload, event.text);
+      return true;
+    case ws::event::ping:
+      // After our close frame, nothing more may be sent.
+      if (!close_sent_) {
+        control_ = ws::control_frame(ws::opcode::pong, event.payload);
+        write_control();
+      }
+      return true;
+    case ws::event::close:
+      read_done_ = true;
+      if (!closing_) {
+        closing_ = true;
+        close_code_ = event.code;  // echoed, as RFC 6455 asks
+        arm_timer(relay_.cfg.handshake_timeout);
+      }
+      maybe_close();
+      return false;
+    default: return true;  // a pong: heard_ is set already
+  }
+}
+
+template <class Stream>
+void websocket_session<Stream>::handle_message(std::span<const std::uint8_t> message, bool text) {
+  if (text) {
     reply_error(0, wire::ERROR_MALFORMED_FRAME, "text frames are not accepted; send binary");
-    close_when_flushed(websocket::close_code::unknown_data, "binary frames only");
+    close_when_flushed(ws::close_code::unknown_data, "binary frames only");
     return;
   }
   wire::ClientFrame frame;
-  const bool parsed =
-      frame.ParseFromArray(buffer_.data().data(), static_cast<int>(buffer_.size()));
-  buffer_.consume(buffer_.size());
-  buffer_.shrink_to_fit();  // idle connections stay small
-  if (!parsed) {
+  if (!frame.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
     reply_error(0, wire::ERROR_MALFORMED_FRAME, "frame is not a ClientFrame");
     if (++malformed_ >= k_max_malformed)
-      close_when_flushed(websocket::close_code::protocol_error, "too many malformed frames");
-  } else {
-    handle(frame);
+      close_when_flushed(ws::close_code::protocol_error, "too many malformed frames");
+    return;
   }
-  do_read();
+  handle(frame);
 }
 
 template <class Stream>
@@ -344,10 +420,10 @@ template <class Stream>
 void websocket_session<Stream>::logged_in(const store::device_address& address, wire::Role) {
   address_ = address;
   device_key_ = session_registry::key(address);
-  login_deadline_.cancel();
+  arm_timer(relay_.cfg.idle_timeout / 2);  // the log-in deadline gives way to keep-alive
   // One connection per device: the newer one wins, the older is closed.
   if (auto previous = relay_.registry.bind(device_key_, shared_from_this()))
-    previous->shutdown(websocket::close_code::policy_error, "logged in elsewhere");
+    previous->shutdown(ws::close_code::policy_error, "logged in elsewhere");
   more_in_store_ = true;
   pump();
 }
@@ -621,7 +697,7 @@ void websocket_session<Stream>::push(std::uint64_t seq, store::push_frame frame)
       self->pump();
     }
   };
-  net::post(ws_.get_executor(), std::move(deliver));
+  net::post(stream_.get_executor(), std::move(deliver));
 }
 
 template <class Stream>
@@ -640,7 +716,7 @@ void websocket_session<Stream>::pump() {
     auto batch = relay_.store.read_queue(*address_, delivered_seq_, want, budget);
     if (!batch) {
       spdlog::error("reading a queue failed: {}", batch.error().message());
-      return close_when_flushed(websocket::close_code::try_again_later, "storage unavailable");
+      return close_when_flushed(ws::close_code::try_again_later, "storage unavailable");
     }
     std::size_t bytes = 0;
     for (auto& e : *batch) {
@@ -710,7 +786,10 @@ void websocket_session<Stream>::send(outgoing_frame frame) {
 
 template <class Stream>
 void websocket_session<Stream>::start_writing() {
-  if (writing_ == 0 && !outbox_.empty()) do_write();
+  if (writing_ > 0 || writing_control_) return;
+  // A control frame goes between messages, ahead of those waiting.
+  if (!control_.empty()) return write_control();
+  if (!outbox_.empty()) do_write();
 }
 
 template <class Stream>
@@ -743,16 +822,23 @@ void websocket_session<Stream>::do_write() {
   writing_ = count;
   writing_bytes_ = bytes;
   if (!envelopes && count == 1) {
-    ws_.async_write(net::buffer(*outbox_[0].bytes.head),
-                    beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+    const auto& only = *outbox_[0].bytes.head;
+    const auto head = ws::write_head(ws::opcode::binary, only.size(), frame_head_.data());
+    const std::array<net::const_buffer, 2> buffers{net::const_buffer(frame_head_.data(), head),
+                                                  net::buffer(only)};
+    net::async_write(stream_, buffers,
+                     beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
     return;
   }
   const auto* end = write_field_head(
       envelopes ? wire::ServerFrame::kEnvelopesFieldNumber : wire::ServerFrame::kBatchFieldNumber,
       message, message_head_.data());
+  const auto message_head = static_cast<std::size_t>(end - message_head_.data());
   write_buffers_.clear();
-  write_buffers_.emplace_back(message_head_.data(),
-                              static_cast<std::size_t>(end - message_head_.data()));
+  write_buffers_.emplace_back(
+      frame_head_.data(),
+      ws::write_head(ws::opcode::binary, message_head + message, frame_head_.data()));
+  write_buffers_.emplace_back(message_head_.data(), message_head);
   // Sized up front: the buffers point into it.
   batch_heads_.resize(envelopes ? 0 : count * frame_head_max);
   for (std::size_t i = 0; i < count; ++i) {
@@ -765,8 +851,8 @@ void websocket_session<Stream>::do_write() {
     write_buffers_.push_back(net::buffer(*frame.head));
     if (frame.body) write_buffers_.push_back(net::buffer(*frame.body));
   }
-  ws_.async_write(write_buffers_,
-                  beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+  net::async_write(stream_, write_buffers_,
+                   beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
 }
 
 template <class Stream>
@@ -775,60 +861,98 @@ void websocket_session<Stream>::on_write(error_code ec, std::size_t) {
   const auto written_bytes = std::exchange(writing_bytes_, 0);
   if (ec) {
     spdlog::debug("connection ended: writing failed: {}", ec.message());
-    closing_ = true;
-    outbox_.clear();
-    outbox_bytes_ = 0;
-    return;
+    return abort();
   }
   outbox_bytes_ -= written_bytes;
   outbox_.pop_front(written);  // the oldest went out; FIFO order is kept
   // Start the next write before refilling: send() starts one only when
-  // none is in flight, and Beast allows exactly one.
-  if (!outbox_.empty()) do_write();
+  // none is in flight, and a stream takes one write at a time.
+  start_writing();
   if (more_in_store_ && !outbox_busy()) pump();
   if (closing_) maybe_close();
 }
 
 template <class Stream>
-void websocket_session<Stream>::shutdown(websocket::close_code code, std::string_view reason) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::string(reason)] {
+void websocket_session<Stream>::write_control() {
+  if (writing_ > 0 || writing_control_ || control_.empty()) return;
+  writing_control_ = true;
+  net::async_write(
+      stream_, net::buffer(control_),
+      beast::bind_front_handler(&websocket_session::on_control_written, shared_from_this()));
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_control_written(error_code ec, std::size_t) {
+  writing_control_ = false;
+  control_.clear();
+  if (ec) {
+    spdlog::debug("connection ended: writing failed: {}", ec.message());
+    return abort();
+  }
+  if (close_sent_) return maybe_close();
+  start_writing();
+  if (closing_) maybe_close();
+}
+
+template <class Stream>
+void websocket_session<Stream>::shutdown(ws::close_code code, std::string_view reason) {
+  net::post(stream_.get_executor(), [self = shared_from_this(), code, reason = std::string(reason)] {
     self->close_when_flushed(code, reason);
   });
 }
 
 template <class Stream>
-void websocket_session<Stream>::close_when_flushed(websocket::close_code code,
-                                                   std::string_view reason) {
+void websocket_session<Stream>::close_when_flushed(ws::close_code code, std::string_view reason) {
   if (!closing_) {
     spdlog::debug("closing a connection: {}", reason);
     closing_ = true;
-    close_reason_ = websocket::close_reason(code, std::string(reason));
+    close_code_ = code;
+    close_text_ = reason;
+    arm_timer(relay_.cfg.handshake_timeout);  // for the flush and the close handshake
   }
   maybe_close();
 }
 
 template <class Stream>
 void websocket_session<Stream>::maybe_close() {
-  // Answer every request already taken, write everything queued, then close.
-  if (close_sent_ || pending_ > 0 || writing_ > 0 || !outbox_.empty()) return;
-  close_sent_ = true;
-  login_deadline_.cancel();
-  if (!ws_.is_open()) return;
-  ws_.async_close(close_reason_, [self = shared_from_this()](error_code) {});
+  if (finished_) return;
+  if (!close_sent_) {
+    // Answer every request already taken, write everything queued, then close.
+    if (pending_ > 0 || writing_ > 0 || writing_control_ || !outbox_.empty()) return;
+    close_sent_ = true;
+    control_ = ws::close_frame(close_code_, close_text_);
+    return write_control();
+  }
+  if (writing_control_) return;  // the close frame is on its way
+  if (read_done_) return finish();
+  do_read();  // the client's close frame is still to come; what comes first is dropped
+}
+
+template <class Stream>
+void websocket_session<Stream>::finish() {
+  finished_ = true;
+  // Plain TCP: a FIN, then whatever the client still sends is read away
+  // until it closes too, so it never meets a reset. TLS: close_notify.
+  // The close deadline bounds both.
+  using websocket::async_teardown;  // and Beast's for its ssl_stream, found by ADL
+  async_teardown(beast::role_type::server, stream_,
+                 [self = shared_from_this()](error_code) { self->abort(); });
 }
 
 template <class Stream>
 void websocket_session<Stream>::abort() {
   closing_ = true;
   close_sent_ = true;
+  read_done_ = true;
+  finished_ = true;
   // A write in flight still reads the outbox; on_write clears it then.
   if (writing_ == 0) {
     outbox_.clear();
     outbox_bytes_ = 0;
   }
-  login_deadline_.cancel();
+  timer_.cancel();
   error_code ignored;
-  beast::get_lowest_layer(ws_).close(ignored);
+  beast::get_lowest_layer(stream_).close(ignored);
 }
 
 template class websocket_session<plain_stream>;

@@ -2,25 +2,26 @@
 // One WebSocket connection on its own strand: log-in, requests, and the
 // delivery of the device's queue. Every request gets exactly one reply.
 // The same session runs over plain TCP and over TLS: it is a template on
-// the stream, instantiated for the two in websocket_session.cpp.
+// the stream, instantiated for the two in websocket_session.cpp. Frames
+// are read and written with websocket_frame.hpp straight on the stream.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "frame_fifo.hpp"
 #include "relay.hpp"
+#include "websocket_frame.hpp"
 #include "wire.pb.h"
 
 namespace haven::server {
@@ -42,7 +43,7 @@ class session {
   // Thread-safe: a newly stored envelope for this session's device.
   virtual void push(std::uint64_t seq, store::push_frame frame) = 0;
   // Thread-safe: finish pending requests and writes, then close.
-  virtual void shutdown(boost::beast::websocket::close_code code, std::string_view reason) = 0;
+  virtual void shutdown(ws::close_code code, std::string_view reason) = 0;
 };
 
 template <class Stream>
@@ -54,21 +55,28 @@ class websocket_session final : public session,
   websocket_session(const websocket_session&) = delete;
   websocket_session& operator=(const websocket_session&) = delete;
 
-  // Completes the upgrade for `request` and starts the session.
-  void run(boost::beast::http::request<boost::beast::http::string_body> request);
+  // Answers the upgrade with `accept_key` (ws::accept_key of the request's
+  // key) and starts the session; `early` are bytes read past the request.
+  void run(std::string_view accept_key, std::string_view early);
 
   void push(std::uint64_t seq, store::push_frame frame) override;
-  void shutdown(boost::beast::websocket::close_code code, std::string_view reason) override;
+  void shutdown(ws::close_code code, std::string_view reason) override;
 
  private:
   using std::enable_shared_from_this<websocket_session>::shared_from_this;
   using error_code = boost::beast::error_code;
 
-  void on_accept(error_code ec);
-  void on_login_deadline(error_code ec);
+  void on_accept(error_code ec, std::size_t);
+  // One timer per connection: the log-in deadline, then keep-alive pings
+  // and the idle timeout, then the close handshake's deadline.
+  void arm_timer(std::chrono::steady_clock::duration after);
+  void on_timer(error_code ec);
+  // Takes the frames already read, then reads more unless paused.
   void do_read();
-  void on_first_read(error_code ec, std::size_t bytes);
-  void on_read(error_code ec, std::size_t);
+  void on_read(error_code ec, std::size_t bytes);
+  // False when the connection stops reading requests.
+  bool take(const ws::event& event);
+  void handle_message(std::span<const std::uint8_t> message, bool text);
   void handle(wire::ClientFrame& frame);
 
   void handle_register(std::uint64_t id, const wire::RegisterRequest& request);
@@ -109,15 +117,25 @@ class websocket_session final : public session,
   [[nodiscard]] bool outbox_busy() const noexcept;
   void do_write();
   void on_write(error_code ec, std::size_t bytes);
-  void close_when_flushed(boost::beast::websocket::close_code code, std::string_view reason);
+  void write_control();
+  void on_control_written(error_code ec, std::size_t);
+  void close_when_flushed(ws::close_code code, std::string_view reason);
   void maybe_close();
+  // Ends the connection once the close frames crossed; abort() at once.
+  void finish();
   void abort();
 
-  boost::beast::websocket::stream<Stream> ws_;
+  Stream stream_;
   relay& relay_;
   std::string peer_;  // the client's address, for rate limits only
+  // Bytes read and not yet taken: empty and unallocated while idle.
   boost::beast::flat_buffer buffer_;
-  boost::asio::steady_timer login_deadline_;
+  ws::frame_reader reader_;
+  boost::asio::steady_timer timer_;
+  // The one control frame waiting (a pong, a ping, the close), or the
+  // handshake's response; then the one being written.
+  std::string control_;
+  bool writing_control_ = false;
 
   // Log-in: one challenge per connection, spent by the first attempt.
   std::array<std::uint8_t, 32> nonce_{};
@@ -131,8 +149,9 @@ class websocket_session final : public session,
   std::size_t outbox_bytes_ = 0;
   std::size_t writing_ = 0;
   std::size_t writing_bytes_ = 0;
-  // A write of several frames (do_write): the ServerFrame header, each
-  // frame's field header in a Batch, and the buffers to write.
+  // A write of several frames (do_write): the WebSocket and ServerFrame
+  // headers, each frame's field header in a Batch, and the buffers to write.
+  std::array<std::uint8_t, 10> frame_head_{};
   std::array<std::uint8_t, 12> message_head_{};
   std::vector<std::uint8_t> batch_heads_;
   std::vector<boost::asio::const_buffer> write_buffers_;
@@ -140,9 +159,18 @@ class websocket_session final : public session,
   // Requests handed to the store and not yet answered.
   std::size_t pending_ = 0;
   bool reading_ = false;
+  std::size_t read_size_ = 0;  // of the read in flight
+  bool read_filled_ = false;   // the last read filled its buffer: more is coming
+  bool heard_ = false;        // bytes came since the last keep-alive tick
+  bool pinged_ = false;       // a keep-alive ping went unanswered so far
+  // Closing: no more requests are taken; the close frame goes once every
+  // reply is written, and the connection ends once the client's close came.
   bool closing_ = false;
   bool close_sent_ = false;
-  boost::beast::websocket::close_reason close_reason_;
+  bool read_done_ = false;  // the client's close came, or its frames cannot be read
+  bool finished_ = false;
+  ws::close_code close_code_ = ws::close_code::normal;
+  std::string close_text_;
   unsigned malformed_ = 0;
 
   // Delivery: envelopes with seq <= delivered_seq_ were pushed on this
