@@ -1,0 +1,326 @@
+// havend's WebSocket layer (server/src/websocket_frame.hpp) byte by byte:
+// a raw TCP client against a real havend, so frames a WebSocket library
+// would never send can be sent.
+
+#include <catch2/catch.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+
+#include <optional>
+#include <string>
+
+#include "havend_process.hpp"
+#include "temp_dir.hpp"
+#include "test_device.hpp"
+#include "ws_client.hpp"
+
+using namespace haven;
+using namespace haven::test;
+namespace net = boost::asio;
+
+namespace {
+
+// RFC 6455 section 1.3's example key and the answer it must get.
+constexpr const char* k_key = "dGhlIHNhbXBsZSBub25jZQ==";
+constexpr const char* k_accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+struct server_frame {
+  std::uint8_t first = 0;  // FIN, RSV and opcode
+  std::string payload;
+
+  [[nodiscard]] int opcode() const { return first & 0x0F; }
+  [[nodiscard]] int close_code() const {
+    REQUIRE(payload.size() >= 2);
+    return (static_cast<std::uint8_t>(payload[0]) << 8) | static_cast<std::uint8_t>(payload[1]);
+  }
+};
+
+// A client frame as it goes on the wire: masked with a fixed key unless
+// `masked` is false; the length in 16 or 64 bits when `length_bytes` says.
+std::string client_frame(std::uint8_t first, const std::string& payload, bool masked = true,
+                         int length_bytes = 0) {
+  std::string out(1, static_cast<char>(first));
+  const std::uint8_t mask_bit = masked ? 0x80 : 0;
+  const auto n = payload.size();
+  if (length_bytes == 0 && n < 126) length_bytes = 0;
+  else if (length_bytes == 0) length_bytes = n <= 0xFFFF ? 2 : 8;
+  if (length_bytes == 0) {
+    out += static_cast<char>(mask_bit | n);
+  } else {
+    out += static_cast<char>(mask_bit | (length_bytes == 2 ? 126 : 127));
+    for (int i = length_bytes - 1; i >= 0; --i) out += static_cast<char>((n >> (8 * i)) & 0xFF);
+  }
+  const std::string key = "\x37\xfa\x21\x3d";
+  if (masked) out += key;
+  for (std::size_t i = 0; i < n; ++i)
+    out += masked ? static_cast<char>(payload[i] ^ key[i % 4]) : payload[i];
+  return out;
+}
+
+std::string close_payload(int code, const std::string& reason = "") {
+  return std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)} + reason;
+}
+
+// One TCP connection with blocking reads bounded by a receive timeout.
+class raw_client {
+ public:
+  explicit raw_client(unsigned short port) : socket_(ioc_) {
+    socket_.connect({net::ip::make_address("127.0.0.1"), port});
+    const timeval five_seconds{5, 0};
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds,
+               sizeof five_seconds);
+  }
+
+  // Sends an upgrade request; returns the response's head.
+  std::string upgrade(const std::string& key = k_key, const std::string& version = "13") {
+    std::string request =
+        "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n";
+    if (!key.empty()) request += "Sec-WebSocket-Key: " + key + "\r\n";
+    request += "Sec-WebSocket-Version: " + version + "\r\n\r\n";
+    write(request);
+    beast::error_code ec;
+    const auto size = net::read_until(socket_, net::dynamic_buffer(in_), "\r\n\r\n", ec);
+    REQUIRE_FALSE(ec);
+    auto head = in_.substr(0, size);
+    in_.erase(0, size);
+    return head;
+  }
+
+  // Upgrades and returns the log-in challenge, which havend sends first.
+  wire::AuthChallenge open() {
+    REQUIRE(upgrade().starts_with("HTTP/1.1 101 "));
+    return next_message().challenge();
+  }
+
+  void write(const std::string& bytes) { net::write(socket_, net::buffer(bytes)); }
+  void send(const wire::ClientFrame& frame) { write(client_frame(0x82, frame.SerializeAsString())); }
+
+  wire::ServerFrame next_message() {
+    auto f = read_frame();
+    REQUIRE(f);
+    REQUIRE(f->opcode() == 2);
+    wire::ServerFrame frame;
+    REQUIRE(frame.ParseFromString(f->payload));
+    return frame;
+  }
+
+  // The next frame from havend; nullopt once it closed the connection.
+  std::optional<server_frame> read_frame() {
+    std::string head;
+    if (!read(2, head)) return std::nullopt;
+    server_frame f{static_cast<std::uint8_t>(head[0]), {}};
+    REQUIRE((head[1] & 0x80) == 0);  // a server never masks
+    std::uint64_t length = head[1] & 0x7F;
+    if (length >= 126) {
+      std::string extended;
+      REQUIRE(read(length == 126 ? 2 : 8, extended));
+      length = 0;
+      for (char c : extended) length = (length << 8) | static_cast<std::uint8_t>(c);
+    }
+    REQUIRE(read(length, f.payload));
+    return f;
+  }
+
+  // True when havend ends the connection with a close frame of `code`,
+  // after nothing but its replies to frames sent so far.
+  bool closed_with(int code) {
+    for (auto f = read_frame(); f; f = read_frame()) {
+      if (f->opcode() != 8) continue;
+      INFO("close frame: " << f->payload.substr(2));
+      CHECK(f->close_code() == code);
+      return f->close_code() == code && !read_frame() && ended();  // then the TCP close
+    }
+    return false;
+  }
+
+  // The connection ended (not a read that timed out).
+  [[nodiscard]] bool ended() const {
+    INFO("last read: " << error.message());
+    return error == net::error::eof || error == net::error::connection_reset;
+  }
+
+  beast::error_code error;
+
+ private:
+  bool read(std::size_t n, std::string& out) {
+    if (in_.size() < n)
+      net::read(socket_, net::dynamic_buffer(in_), net::transfer_at_least(n - in_.size()), error);
+    if (in_.size() < n) return false;
+    out = in_.substr(0, n);
+    in_.erase(0, n);
+    return true;
+  }
+
+  net::io_context ioc_;
+  net::ip::tcp::socket socket_;
+  std::string in_;  // read and not yet taken
+};
+
+struct websocket_fixture {
+  temp_dir dir{"haven-websocket"};
+  havend_process havend{dir.path() / "data"};
+  websocket_fixture() { havend.start(); }
+};
+
+}  // namespace
+
+TEST_CASE("the upgrade: the RFC's accept key and no extension, or a clear HTTP refusal",
+          "[relay][websocket]") {
+  websocket_fixture f;
+
+  SECTION("a valid request is switched, without permessage-deflate though it was offered") {
+    raw_client c(f.havend.port());
+    const auto head = c.upgrade();
+    INFO(head);
+    CHECK(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+    CHECK(head.find(std::string("Sec-WebSocket-Accept: ") + k_accept + "\r\n") != head.npos);
+    CHECK(head.find("Sec-WebSocket-Extensions") == head.npos);
+  }
+  SECTION("another protocol version gets 426 and the version havend speaks") {
+    raw_client c(f.havend.port());
+    const auto head = c.upgrade(k_key, "8");
+    INFO(head);
+    CHECK(head.starts_with("HTTP/1.1 426 "));
+    CHECK(head.find("Sec-WebSocket-Version: 13\r\n") != head.npos);
+  }
+  SECTION("a missing key, or one that is not 16 bytes in base64, gets 400") {
+    for (const std::string key : {"", "c2hvcnQ=", "dGhlIHNhbXBsZSBub25jZQ=x", "dGhlIHNhbXBsZSBub25jZQ"}) {
+      INFO("key: " << key);
+      raw_client c(f.havend.port());
+      CHECK(c.upgrade(key).starts_with("HTTP/1.1 400 "));
+    }
+  }
+}
+
+TEST_CASE("a ping is answered with its payload, also between the fragments of a request",
+          "[relay][websocket]") {
+  websocket_fixture f;
+  raw_client c(f.havend.port());
+  c.open();
+
+  c.write(client_frame(0x89, "are you there?"));
+  auto pong = c.read_frame();
+  REQUIRE(pong);
+  CHECK(pong->opcode() == 10);
+  CHECK(pong->payload == "are you there?");
+
+  // A Ping request in two fragments of a binary message, a ping between.
+  auto ping = test_device::ping_frame();
+  ping.set_request_id(7);
+  const auto request = ping.SerializeAsString();
+  c.write(client_frame(0x02, request.substr(0, 1)) + client_frame(0x89, "between") +
+          client_frame(0x80, request.substr(1)));
+  pong = c.read_frame();
+  REQUIRE(pong);
+  CHECK(pong->opcode() == 10);
+  CHECK(pong->payload == "between");
+  // The request was read whole: its id comes back, with the answer to a
+  // Ping before log-in.
+  const auto frame = c.next_message();
+  CHECK(frame.request_id() == 7);
+  CHECK(frame.error().code() == wire::ERROR_NOT_AUTHENTICATED);
+}
+
+TEST_CASE("a client's close is answered with its code, and havend ends the connection",
+          "[relay][websocket]") {
+  websocket_fixture f;
+  SECTION("with a code and a reason") {
+    raw_client c(f.havend.port());
+    c.open();
+    c.write(client_frame(0x88, close_payload(4000, "bye")));
+    CHECK(c.closed_with(4000));
+  }
+  SECTION("with no code: a normal close") {
+    raw_client c(f.havend.port());
+    c.open();
+    c.write(client_frame(0x88, ""));
+    CHECK(c.closed_with(1000));
+  }
+}
+
+TEST_CASE("frames RFC 6455 forbids close the connection with 1002, and others are served",
+          "[relay][websocket]") {
+  websocket_fixture f;
+  const auto ping_request = test_device::ping_frame().SerializeAsString();
+  const std::vector<std::pair<std::string, std::string>> forbidden{
+      {"an unmasked frame", client_frame(0x82, ping_request, false)},
+      {"a reserved bit set (compression never agreed)", client_frame(0xC2, ping_request)},
+      {"an unknown data opcode", client_frame(0x83, ping_request)},
+      {"an unknown control opcode", client_frame(0x8B, "")},
+      {"a fragmented ping", client_frame(0x09, "x")},
+      {"a ping of 126 bytes", client_frame(0x89, std::string(126, 'x'))},
+      {"a length not in its shortest form", client_frame(0x82, ping_request, true, 2)},
+      {"a continuation with no message begun", client_frame(0x80, ping_request)},
+      {"a new message inside a fragmented one",
+       client_frame(0x02, ping_request.substr(0, 1)) + client_frame(0x82, ping_request)},
+      {"a close frame of 1 byte", client_frame(0x88, "x")},
+      {"a close code no one may send (1005)", client_frame(0x88, close_payload(1005))},
+      {"a close reason that is not UTF-8", client_frame(0x88, close_payload(1000, "\xC0\xAF"))},
+  };
+  for (const auto& [what, bytes] : forbidden) {
+    INFO(what);
+    raw_client c(f.havend.port());
+    c.open();
+    c.write(bytes);
+    CHECK(c.closed_with(1002));
+  }
+  ws_client bystander(f.havend.port());
+  CHECK(bystander.request(test_device::ping_frame()).error().code() ==
+        wire::ERROR_NOT_AUTHENTICATED);
+}
+
+TEST_CASE("a frame announcing more than the cap is refused with 1009 before its payload comes",
+          "[relay][websocket]") {
+  websocket_fixture f;
+  raw_client c(f.havend.port());
+  c.open();
+  // A 64-bit length of 1 GiB and a mask key; not one byte of payload.
+  std::string head{'\x82', '\xFF', 0, 0, 0, 0, '\x40', 0, 0, 0};
+  head += "\x37\xfa\x21\x3d";
+  c.write(head);
+  CHECK(c.closed_with(1009));
+}
+
+TEST_CASE("a logged-in client is pinged when silent: kept while it answers, closed if not",
+          "[relay][websocket]") {
+  temp_dir dir{"haven-websocket"};
+  std::ofstream(dir.path() / "c.toml") << "[limits]\nidle_timeout_seconds = 2\n";
+  havend_process havend(dir.path() / "data", {"--config", (dir.path() / "c.toml").string()});
+  test_device alice;
+  start_with_accounts(havend, {&alice});
+
+  raw_client c(havend.port());
+  auto auth = alice.auth_frame(c.open());
+  auth.set_request_id(1);
+  c.send(auth);
+  REQUIRE(c.next_message().has_authenticated());
+  REQUIRE(c.next_message().has_queue_drained());
+
+  // A ping comes a second (half the idle timeout) after the last byte heard.
+  SECTION("a client that answers the pings stays") {
+    for (int pings = 0; pings < 2;) {
+      auto f = c.read_frame();
+      REQUIRE(f);
+      REQUIRE(f->opcode() == 9);
+      ++pings;
+      c.write(client_frame(0x8A, f->payload));
+    }
+    auto ping = test_device::ping_frame();
+    ping.set_request_id(2);
+    c.send(ping);
+    const auto reply = c.next_message();
+    CHECK(reply.request_id() == 2);
+    CHECK(reply.has_pong());
+  }
+  SECTION("a client that does not is closed") {
+    auto f = c.read_frame();
+    REQUIRE(f);
+    CHECK(f->opcode() == 9);
+    CHECK_FALSE(c.read_frame());
+    CHECK(c.ended());
+  }
+}
