@@ -210,8 +210,9 @@ void websocket_session<Stream>::on_timer(error_code ec) {
 template <class Stream>
 void websocket_session<Stream>::do_read() {
   if (reading_) return;
+  reading_ = true;  // also while frames are taken, so that none re-enters
   while (!read_done_) {
-    if (!closing_ && pending_ >= relay_.cfg.max_pending_requests) return;  // request_finished
+    if (!closing_ && pending_ >= relay_.cfg.max_pending_requests) break;  // request_finished
     const auto in = std::span(static_cast<std::uint8_t*>(buffer_.data().data()), buffer_.size());
     const auto event = reader_.next(in, relay_.cfg.max_frame_bytes);
     if (!event) {
@@ -219,6 +220,7 @@ void websocket_session<Stream>::do_read() {
         spdlog::info("connection closed: frame over {} bytes", relay_.cfg.max_frame_bytes);
       else
         spdlog::debug("connection closed: {}", event.error().reason);
+      reading_ = false;
       read_done_ = true;
       buffer_.consume(buffer_.size());
       return close_when_flushed(event.error().code, event.error().reason);
@@ -227,9 +229,8 @@ void websocket_session<Stream>::do_read() {
       buffer_.consume(event->used);
       // An idle connection waits with a small buffer and keeps none
       // between messages; a busy one reads many frames at a time.
-      auto size = std::max(event->wanted, read_filled_ ? k_busy_read : k_first_read);
+      const auto size = std::max(event->wanted, read_filled_ ? k_busy_read : k_first_read);
       if (buffer_.size() == 0 && !read_filled_) buffer_.shrink_to_fit();
-      reading_ = true;
       read_size_ = size;
       stream_.async_read_some(
           buffer_.prepare(size),
@@ -238,8 +239,9 @@ void websocket_session<Stream>::do_read() {
     }
     const bool go_on = take(*event);
     buffer_.consume(event->used);
-    if (!go_on) return;
+    if (!go_on) break;
   }
+  reading_ = false;
 }
 
 template <class Stream>
@@ -420,7 +422,8 @@ template <class Stream>
 void websocket_session<Stream>::logged_in(const store::device_address& address, wire::Role) {
   address_ = address;
   device_key_ = session_registry::key(address);
-  arm_timer(relay_.cfg.idle_timeout / 2);  // the log-in deadline gives way to keep-alive
+  // The log-in deadline gives way to keep-alive, unless the close's is set.
+  if (!closing_) arm_timer(relay_.cfg.idle_timeout / 2);
   // One connection per device: the newer one wins, the older is closed.
   if (auto previous = relay_.registry.bind(device_key_, shared_from_this()))
     previous->shutdown(ws::close_code::policy_error, "logged in elsewhere");
@@ -884,7 +887,7 @@ void websocket_session<Stream>::write_control() {
 template <class Stream>
 void websocket_session<Stream>::on_control_written(error_code ec, std::size_t) {
   writing_control_ = false;
-  control_.clear();
+  control_ = {};  // a pong's payload may have needed the heap
   if (ec) {
     spdlog::debug("connection ended: writing failed: {}", ec.message());
     return abort();

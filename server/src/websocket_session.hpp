@@ -71,7 +71,8 @@ class websocket_session final : public session,
   // and the idle timeout, then the close handshake's deadline.
   void arm_timer(std::chrono::steady_clock::duration after);
   void on_timer(error_code ec);
-  // Takes the frames already read, then reads more unless paused.
+  // Takes the frames already read, then reads more unless paused;
+  // reading_ is set meanwhile and while a read is in flight.
   void do_read();
   void on_read(error_code ec, std::size_t bytes);
   // False when the connection stops reading requests.

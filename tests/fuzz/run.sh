@@ -17,7 +17,8 @@ seconds=$2
 shift 2
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] ||
-  targets=(relay sealed_sender ratchet sender_key vault contact_code config invite_token)
+  targets=(relay sealed_sender ratchet sender_key vault contact_code config invite_token
+           websocket_frame)
 
 # Configure once; only what the fuzz targets link is built (the top-level
 # CMakeLists.txt leaves out the client library, CLI, web client, Catch2
