@@ -228,8 +228,12 @@ void websocket_session<Stream>::do_read() {
     if (event->kind == ws::event::need_more) {
       buffer_.consume(event->used);
       // An idle connection waits with a small buffer and keeps none
-      // between messages; a busy one reads many frames at a time.
-      const auto size = std::max(event->wanted, read_filled_ ? k_busy_read : k_first_read);
+      // between messages; the rest of a frame is read with a little more,
+      // to see whether the client has more waiting; a client that has
+      // reads many frames at a time.
+      const auto size = read_filled_ ? std::max(event->wanted, k_busy_read)
+                        : event->wanted > 0 && buffer_.size() > 0 ? event->wanted + k_first_read
+                                                                  : k_first_read;
       if (buffer_.size() == 0 && !read_filled_) buffer_.shrink_to_fit();
       read_size_ = size;
       stream_.async_read_some(
@@ -252,7 +256,7 @@ void websocket_session<Stream>::on_read(error_code ec, std::size_t bytes) {
     return abort();
   }
   buffer_.commit(bytes);
-  read_filled_ = bytes == read_size_;
+  read_filled_ = bytes == read_size_ && read_size_ > k_first_read;
   heard_ = true;
   do_read();
 }
