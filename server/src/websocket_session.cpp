@@ -228,9 +228,9 @@ void websocket_session<Stream>::do_read() {
     if (event->kind == ws::event::need_more) {
       buffer_.consume(event->used);
       // An idle connection waits with a small buffer and keeps none
-      // between messages; the rest of a frame is read with a little more,
-      // to see whether the client has more waiting; a client that has
-      // reads many frames at a time.
+      // between messages. The rest of a frame is read with 128 bytes to
+      // spare: if even those fill, the client has more waiting, and its
+      // next reads take many frames at a time.
       const auto size = read_filled_ ? std::max(event->wanted, k_busy_read)
                         : event->wanted > 0 && buffer_.size() > 0 ? event->wanted + k_first_read
                                                                   : k_first_read;
