@@ -160,7 +160,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
              "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
              "style-src 'self' 'unsafe-inline'; script-src 'self' 'wasm-unsafe-eval'; "
              "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-    if (status == http::status::upgrade_required) res->set(http::field::sec_websocket_version, "13");
+    if (status == http::status::upgrade_required)
+      res->set(http::field::sec_websocket_version, "13");
     res->keep_alive(request.keep_alive());
     if (request.method() == http::verb::head) {
       res->content_length(body.size());

@@ -903,9 +903,10 @@ void websocket_session<Stream>::on_control_written(error_code ec, std::size_t) {
 
 template <class Stream>
 void websocket_session<Stream>::shutdown(ws::close_code code, std::string_view reason) {
-  net::post(stream_.get_executor(), [self = shared_from_this(), code, reason = std::string(reason)] {
-    self->close_when_flushed(code, reason);
-  });
+  net::post(stream_.get_executor(),
+            [self = shared_from_this(), code, reason = std::string(reason)] {
+              self->close_when_flushed(code, reason);
+            });
 }
 
 template <class Stream>

@@ -45,8 +45,7 @@ std::string client_frame(std::uint8_t first, const std::string& payload, bool ma
   std::string out(1, static_cast<char>(first));
   const std::uint8_t mask_bit = masked ? 0x80 : 0;
   const auto n = payload.size();
-  if (length_bytes == 0 && n < 126) length_bytes = 0;
-  else if (length_bytes == 0) length_bytes = n <= 0xFFFF ? 2 : 8;
+  if (length_bytes == 0 && n >= 126) length_bytes = n <= 0xFFFF ? 2 : 8;
   if (length_bytes == 0) {
     out += static_cast<char>(mask_bit | n);
   } else {
@@ -97,7 +96,9 @@ class raw_client {
   }
 
   void write(const std::string& bytes) { net::write(socket_, net::buffer(bytes)); }
-  void send(const wire::ClientFrame& frame) { write(client_frame(0x82, frame.SerializeAsString())); }
+  void send(const wire::ClientFrame& frame) {
+    write(client_frame(0x82, frame.SerializeAsString()));
+  }
 
   wire::ServerFrame next_message() {
     auto f = read_frame();
@@ -188,7 +189,8 @@ TEST_CASE("the upgrade: the RFC's accept key and no extension, or a clear HTTP r
     CHECK(head.find("Sec-WebSocket-Version: 13\r\n") != head.npos);
   }
   SECTION("a missing key, or one that is not 16 bytes in base64, gets 400") {
-    for (const std::string key : {"", "c2hvcnQ=", "dGhlIHNhbXBsZSBub25jZQ=x", "dGhlIHNhbXBsZSBub25jZQ"}) {
+    for (const std::string key :
+         {"", "c2hvcnQ=", "dGhlIHNhbXBsZSBub25jZQ=x", "dGhlIHNhbXBsZSBub25jZQ"}) {
       INFO("key: " << key);
       raw_client c(f.havend.port());
       CHECK(c.upgrade(key).starts_with("HTTP/1.1 400 "));
