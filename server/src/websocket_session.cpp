@@ -149,19 +149,20 @@ void websocket_session<Stream>::run(std::string_view accept_key, std::string_vie
   }
   // No Sec-WebSocket-Extensions: permessage-deflate is never on, so no
   // compression bombs and no compressor state per connection.
-  control_ =
+  auto response = std::make_shared<std::string>(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Accept: ";
-  control_.append(accept_key).append("\r\nServer: havend\r\n\r\n");
+      "Sec-WebSocket-Accept: ");
+  response->append(accept_key).append("\r\nServer: havend\r\n\r\n");
   writing_control_ = true;
-  net::async_write(stream_, net::buffer(control_),
-                   beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
+  net::async_write(stream_, net::buffer(*response),
+                   [self = shared_from_this(), response](error_code ec, std::size_t) {
+                     self->on_accept(ec);
+                   });
 }
 
 template <class Stream>
-void websocket_session<Stream>::on_accept(error_code ec, std::size_t) {
+void websocket_session<Stream>::on_accept(error_code ec) {
   writing_control_ = false;
-  control_ = {};
   if (ec) return abort();
   if (closing_) return maybe_close();
   crypto::random_fill(nonce_);
@@ -883,15 +884,18 @@ template <class Stream>
 void websocket_session<Stream>::write_control() {
   if (writing_ > 0 || writing_control_ || control_.empty()) return;
   writing_control_ = true;
-  net::async_write(
-      stream_, net::buffer(control_),
-      beast::bind_front_handler(&websocket_session::on_control_written, shared_from_this()));
+  // The frame moves into the write, so that control_ can hold the next
+  // one (a newer pong replaces a waiting one) without touching it.
+  auto frame = std::make_shared<std::string>(std::exchange(control_, {}));
+  net::async_write(stream_, net::buffer(*frame),
+                   [self = shared_from_this(), frame](error_code ec, std::size_t) {
+                     self->on_control_written(ec);
+                   });
 }
 
 template <class Stream>
-void websocket_session<Stream>::on_control_written(error_code ec, std::size_t) {
+void websocket_session<Stream>::on_control_written(error_code ec) {
   writing_control_ = false;
-  control_ = {};  // a pong's payload may have needed the heap
   if (ec) {
     spdlog::debug("connection ended: writing failed: {}", ec.message());
     return abort();

@@ -66,7 +66,7 @@ class websocket_session final : public session,
   using std::enable_shared_from_this<websocket_session>::shared_from_this;
   using error_code = boost::beast::error_code;
 
-  void on_accept(error_code ec, std::size_t);
+  void on_accept(error_code ec);
   // One timer per connection: the log-in deadline, then keep-alive pings
   // and the idle timeout, then the close handshake's deadline.
   void arm_timer(std::chrono::steady_clock::duration after);
@@ -119,7 +119,7 @@ class websocket_session final : public session,
   void do_write();
   void on_write(error_code ec, std::size_t bytes);
   void write_control();
-  void on_control_written(error_code ec, std::size_t);
+  void on_control_written(error_code ec);
   void close_when_flushed(ws::close_code code, std::string_view reason);
   void maybe_close();
   // Ends the connection once the close frames crossed; abort() at once.
@@ -133,8 +133,8 @@ class websocket_session final : public session,
   boost::beast::flat_buffer buffer_;
   ws::frame_reader reader_;
   boost::asio::steady_timer timer_;
-  // The one control frame waiting (a pong, a ping, the close), or the
-  // handshake's response; then the one being written.
+  // The control frame waiting (a pong, a keep-alive ping, the close);
+  // the one being written belongs to its write.
   std::string control_;
   bool writing_control_ = false;
 

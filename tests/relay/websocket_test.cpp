@@ -148,17 +148,20 @@ class raw_client {
 
  private:
   bool read(std::size_t n, std::string& out) {
-    if (in_.size() < n)
+    if (in_.size() - taken_ < n) {
+      in_.erase(0, std::exchange(taken_, 0));  // once per read from the socket, not per frame
       net::read(socket_, net::dynamic_buffer(in_), net::transfer_at_least(n - in_.size()), error);
-    if (in_.size() < n) return false;
-    out = in_.substr(0, n);
-    in_.erase(0, n);
+      if (in_.size() < n) return false;
+    }
+    out = in_.substr(taken_, n);
+    taken_ += n;
     return true;
   }
 
   net::io_context ioc_;
   net::ip::tcp::socket socket_;
-  std::string in_;  // read and not yet taken
+  std::string in_;  // read from the socket; the first taken_ bytes are used
+  std::size_t taken_ = 0;
 };
 
 struct websocket_fixture {
@@ -225,6 +228,39 @@ TEST_CASE("a ping is answered with its payload, also between the fragments of a 
   const auto frame = c.next_message();
   CHECK(frame.request_id() == 7);
   CHECK(frame.error().code() == wire::ERROR_NOT_AUTHENTICATED);
+}
+
+TEST_CASE("pings sent faster than the pongs can go out are answered in order, the last one "
+          "always", "[relay][websocket]") {
+  websocket_fixture f;
+  raw_client c(f.havend.port());
+  c.open();
+  // The client does not read until all are sent, so the pongs back up
+  // behind a full socket while havend reads on: a pong waits while another
+  // is being written, and a newer ping replaces the waiting one.
+  constexpr int k_pings = 100'000;
+  const auto payload = [](int i) {
+    auto p = std::to_string(i);
+    return p + std::string(100 - p.size(), '.');
+  };
+  std::string pings;
+  for (int i = 0; i < k_pings; ++i) pings += client_frame(0x89, payload(i));
+  c.write(pings);
+  int last = -1;
+  int pongs = 0;
+  while (last < k_pings - 1) {
+    const auto pong = c.read_frame();
+    REQUIRE(pong);
+    REQUIRE(pong->opcode() == 10);
+    REQUIRE(pong->payload.size() == 100);
+    const int index = std::stoi(pong->payload);
+    REQUIRE(pong->payload == payload(index));  // a payload sent, unchanged
+    REQUIRE(index > last);
+    last = index;
+    ++pongs;
+  }
+  INFO(pongs << " pongs for " << k_pings << " pings");
+  CHECK(pongs < k_pings);  // the backlog was real and was never queued up
 }
 
 TEST_CASE("a client's close is answered with its code, and havend ends the connection",
