@@ -31,8 +31,8 @@ constexpr std::size_t k_max_one_time_per_upload = 200;
 constexpr std::size_t k_max_group_changes = 256;
 constexpr std::size_t k_max_acks = 256;
 constexpr unsigned k_max_malformed = 3;
-// A connection waits for its next message with a buffer this small, and
-// reads this much at a time while the last read found more waiting.
+// Over TLS a connection waits for its next message with a buffer this
+// small; any connection reads this much at a time once bytes are waiting.
 constexpr std::size_t k_first_read = 128;
 constexpr std::size_t k_busy_read = 16 * 1024;
 constexpr std::size_t k_pump_batch = 32;  // envelopes read from the store at a time
@@ -141,6 +141,11 @@ websocket_session<Stream>::~websocket_session() {
 template <class Stream>
 void websocket_session<Stream>::run(std::string_view accept_key, std::string_view early) {
   relay_.registry.add(shared_from_this());
+  if constexpr (std::is_same_v<Stream, plain_stream>) {
+    error_code ec;
+    stream_.non_blocking(true, ec);  // for on_readable's read
+    if (ec) return abort();
+  }
   // A connection must log in within the handshake timeout, or it goes.
   arm_timer(relay_.cfg.handshake_timeout);
   if (!early.empty()) {
@@ -228,17 +233,32 @@ void websocket_session<Stream>::do_read() {
     }
     if (event->kind == ws::event::need_more) {
       buffer_.consume(event->used);
-      // An idle connection waits with a small buffer and keeps none
-      // between messages. The rest of a frame is read with 128 bytes to
-      // spare: if even those fill, the client has more waiting, and its
-      // next reads take many frames at a time.
-      const auto size = read_filled_ ? std::max(event->wanted, k_busy_read)
-                        : event->wanted > 0 && buffer_.size() > 0 ? event->wanted + k_first_read
-                                                                  : k_first_read;
+      // An idle connection keeps no buffer between messages.
       if (buffer_.size() == 0 && !read_filled_) buffer_.shrink_to_fit();
-      read_size_ = size;
+      if constexpr (std::is_same_v<Stream, plain_stream>) {
+        // A plain socket is waited on with no buffer, then read once with
+        // room for many frames: one read per message where a read into a
+        // buffer would take a small read, the rest, and a read that finds
+        // nothing (Asio tries a read first, before waiting).
+        read_size_ = std::max(event->wanted, k_busy_read);
+        if (!read_filled_) {
+          stream_.async_wait(
+              net::socket_base::wait_read,
+              beast::bind_front_handler(&websocket_session::on_readable, shared_from_this()));
+          return;
+        }
+      } else {
+        // Over TLS, bytes may wait in OpenSSL rather than on the socket,
+        // so a read is always in flight, small while the client is idle.
+        // The rest of a frame is read with 128 bytes to spare: if even
+        // those fill, the client has more waiting, and its next reads take
+        // many frames at a time.
+        read_size_ = read_filled_ ? std::max(event->wanted, k_busy_read)
+                     : event->wanted > 0 && buffer_.size() > 0 ? event->wanted + k_first_read
+                                                               : k_first_read;
+      }
       stream_.async_read_some(
-          buffer_.prepare(size),
+          buffer_.prepare(read_size_),
           beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
       return;
     }
@@ -247,6 +267,22 @@ void websocket_session<Stream>::do_read() {
     if (!go_on) break;
   }
   reading_ = false;
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_readable(error_code ec) {
+  if constexpr (std::is_same_v<Stream, plain_stream>) {
+    if (ec) return on_read(ec, 0);
+    // The socket is non-blocking (run), so this read never waits.
+    const auto bytes = stream_.read_some(buffer_.prepare(read_size_), ec);
+    if (ec == net::error::would_block) {
+      stream_.async_wait(
+          net::socket_base::wait_read,
+          beast::bind_front_handler(&websocket_session::on_readable, shared_from_this()));
+      return;
+    }
+    on_read(ec, bytes);
+  }
 }
 
 template <class Stream>

@@ -74,6 +74,8 @@ class websocket_session final : public session,
   // Takes the frames already read, then reads more unless paused;
   // reading_ is set meanwhile and while a read is in flight.
   void do_read();
+  // A plain socket has bytes to read (do_read waits for them there).
+  void on_readable(error_code ec);
   void on_read(error_code ec, std::size_t bytes);
   // False when the connection stops reading requests.
   bool take(const ws::event& event);
@@ -160,7 +162,7 @@ class websocket_session final : public session,
   // Requests handed to the store and not yet answered.
   std::size_t pending_ = 0;
   bool reading_ = false;
-  std::size_t read_size_ = 0;  // of the read in flight
+  std::size_t read_size_ = 0;  // of the read in flight, or the one after the wait
   bool read_filled_ = false;   // the last read filled its buffer: more is coming
   bool heard_ = false;        // bytes came since the last keep-alive tick
   bool pinged_ = false;       // a keep-alive ping went unanswered so far
