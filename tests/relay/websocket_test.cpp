@@ -9,8 +9,14 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <iterator>
+#include <numeric>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "havend_process.hpp"
 #include "temp_dir.hpp"
@@ -261,6 +267,79 @@ TEST_CASE("pings sent faster than the pongs can go out are answered in order, th
   }
   INFO(pongs << " pongs for " << k_pings << " pings");
   CHECK(pongs < k_pings);  // the backlog was real and was never queued up
+}
+
+// The request ids of the next message's replies (one, or a Batch of them).
+std::vector<std::uint64_t> reply_ids(raw_client& c) {
+  const auto frame = c.next_message();
+  std::vector<std::uint64_t> ids;
+  if (!frame.has_batch()) return {frame.request_id()};
+  for (const auto& inner : frame.batch().frames()) {
+    CHECK(inner.error().code() == wire::ERROR_NOT_AUTHENTICATED);
+    ids.push_back(inner.request_id());
+  }
+  return ids;
+}
+
+TEST_CASE("requests are read whole however their bytes come: one at a time, larger than a "
+          "read, many to a read", "[relay][websocket]") {
+  websocket_fixture f;
+  raw_client c(f.havend.port());
+  c.open();
+  // Pings before log-in: each is answered at once, with its request id.
+  const auto request = [](std::uint64_t id, std::size_t padding = 0) {
+    auto ping = test_device::ping_frame();
+    ping.set_request_id(id);
+    auto bytes = ping.SerializeAsString();
+    if (padding == 0) return bytes;
+    // An unknown field (number 1000, bytes), which parsing keeps aside.
+    bytes += "\xC2\x3E";
+    auto n = padding;
+    for (; n >= 0x80; n >>= 7) bytes += static_cast<char>((n & 0x7F) | 0x80);
+    bytes += static_cast<char>(n);
+    return bytes + std::string(padding, 'x');
+  };
+  const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(2)); };
+
+  SECTION("a byte at a time") {
+    const auto frame = client_frame(0x82, request(11));
+    for (char byte : frame) {
+      c.write(std::string(1, byte));
+      pause();
+    }
+    CHECK(reply_ids(c) == std::vector<std::uint64_t>{11});
+  }
+  SECTION("a 100 KiB request in three pieces, and the next one behind it") {
+    const auto frame = client_frame(0x82, request(12, 100 * 1024));
+    c.write(frame.substr(0, 100));
+    pause();
+    c.write(frame.substr(100, 50'000));
+    pause();
+    c.write(frame.substr(50'100) + client_frame(0x82, request(13)));
+    std::vector<std::uint64_t> ids;
+    while (ids.size() < 2) std::ranges::copy(reply_ids(c), std::back_inserter(ids));
+    CHECK(ids == std::vector<std::uint64_t>{12, 13});
+  }
+  SECTION("a request behind 30 KiB of frames that get no answer, in one write") {
+    // Unsolicited pongs: havend answers none, so nothing it writes can
+    // wake its reads; it must read on while a read fills.
+    std::string frames;
+    for (int i = 0; i < 300; ++i) frames += client_frame(0x8A, std::string(100, 'p'));
+    REQUIRE(frames.size() > 16 * 1024);
+    c.write(frames + client_frame(0x82, request(14)));
+    CHECK(reply_ids(c) == std::vector<std::uint64_t>{14});
+  }
+  SECTION("10,000 requests in one write, many times a read's 16 KiB") {
+    std::string frames;
+    for (std::uint64_t id = 1; id <= 10'000; ++id) frames += client_frame(0x82, request(id));
+    REQUIRE(frames.size() > 4 * 16 * 1024);
+    c.write(frames);
+    std::vector<std::uint64_t> ids;
+    while (ids.size() < 10'000) std::ranges::copy(reply_ids(c), std::back_inserter(ids));
+    std::vector<std::uint64_t> expected(10'000);
+    std::iota(expected.begin(), expected.end(), 1);
+    CHECK(ids == expected);
+  }
 }
 
 TEST_CASE("a client's close is answered with its code, and havend ends the connection",
