@@ -269,14 +269,19 @@ TEST_CASE("pings sent faster than the pongs can go out are answered in order, th
   CHECK(pongs < k_pings);  // the backlog was real and was never queued up
 }
 
-// The request ids of the next message's replies (one, or a Batch of them).
+// The request ids of the next message's replies (one, or a Batch of
+// them), each the refusal of a request made before log-in.
 std::vector<std::uint64_t> reply_ids(raw_client& c) {
   const auto frame = c.next_message();
+  wire::Batch replies;
+  if (frame.has_batch())
+    replies = frame.batch();
+  else
+    *replies.add_frames() = frame;
   std::vector<std::uint64_t> ids;
-  if (!frame.has_batch()) return {frame.request_id()};
-  for (const auto& inner : frame.batch().frames()) {
-    CHECK(inner.error().code() == wire::ERROR_NOT_AUTHENTICATED);
-    ids.push_back(inner.request_id());
+  for (const auto& reply : replies.frames()) {
+    CHECK(reply.error().code() == wire::ERROR_NOT_AUTHENTICATED);
+    ids.push_back(reply.request_id());
   }
   return ids;
 }
@@ -321,8 +326,7 @@ TEST_CASE("requests are read whole however their bytes come: one at a time, larg
     CHECK(ids == std::vector<std::uint64_t>{12, 13});
   }
   SECTION("a request behind 30 KiB of frames that get no answer, in one write") {
-    // Unsolicited pongs: havend answers none, so nothing it writes can
-    // wake its reads; it must read on while a read fills.
+    // Unsolicited pongs, which havend takes and answers with nothing.
     std::string frames;
     for (int i = 0; i < 300; ++i) frames += client_frame(0x8A, std::string(100, 'p'));
     REQUIRE(frames.size() > 16 * 1024);
