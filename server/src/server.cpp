@@ -118,9 +118,10 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
                        "Sec-WebSocket-Key must be 16 bytes in base64\n");
       // The WebSocket session's own timeouts take over.
       deadline_.expires_at(net::steady_timer::time_point::max());
-      const auto early = beast::buffers_to_string(buffer_.data());
+      // Bytes read past the request; run() copies them before this returns.
+      const auto read_past = buffer_.data();
       std::make_shared<websocket_session<Stream>>(std::move(stream_), relay_, std::move(peer_))
-          ->run(*accept, early);
+          ->run(*accept, {static_cast<const char*>(read_past.data()), read_past.size()});
       return;
     }
     if (request.method() != http::verb::get && request.method() != http::verb::head)

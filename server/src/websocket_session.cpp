@@ -210,7 +210,7 @@ void websocket_session<Stream>::on_timer(error_code ec) {
     spdlog::debug("connection closed: idle past the timeout");
     return abort();
   }
-  arm_timer(relay_.cfg.idle_timeout / 2);
+  arm_timer(keep_alive_tick());
 }
 
 template <class Stream>
@@ -464,7 +464,7 @@ void websocket_session<Stream>::logged_in(const store::device_address& address, 
   address_ = address;
   device_key_ = session_registry::key(address);
   // The log-in deadline gives way to keep-alive, unless the close's is set.
-  if (!closing_) arm_timer(relay_.cfg.idle_timeout / 2);
+  if (!closing_) arm_timer(keep_alive_tick());
   // One connection per device: the newer one wins, the older is closed.
   if (auto previous = relay_.registry.bind(device_key_, shared_from_this()))
     previous->shutdown(ws::close_code::policy_error, "logged in elsewhere");

@@ -71,6 +71,11 @@ class websocket_session final : public session,
   // and the idle timeout, then the close handshake's deadline.
   void arm_timer(std::chrono::steady_clock::duration after);
   void on_timer(error_code ec);
+  // Keep-alive: a ping after this long without a byte from the client,
+  // the end after as long again.
+  [[nodiscard]] std::chrono::steady_clock::duration keep_alive_tick() const {
+    return relay_.cfg.idle_timeout / 2;
+  }
   // Takes the frames already read, then reads more unless paused;
   // reading_ is set meanwhile and while a read is in flight.
   void do_read();

@@ -79,14 +79,16 @@ class raw_client {
                sizeof five_seconds);
   }
 
-  // Sends an upgrade request; returns the response's head.
-  std::string upgrade(const std::string& key = k_key, const std::string& version = "13") {
+  // Sends an upgrade request, and `then` in the same write; returns the
+  // response's head.
+  std::string upgrade(const std::string& key = k_key, const std::string& version = "13",
+                      const std::string& then = "") {
     std::string request =
         "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n";
     if (!key.empty()) request += "Sec-WebSocket-Key: " + key + "\r\n";
     request += "Sec-WebSocket-Version: " + version + "\r\n\r\n";
-    write(request);
+    write(request + then);
     beast::error_code ec;
     const auto size = net::read_until(socket_, net::dynamic_buffer(in_), "\r\n\r\n", ec);
     REQUIRE_FALSE(ec);
@@ -170,6 +172,25 @@ class raw_client {
   std::size_t taken_ = 0;
 };
 
+// The frames of one message from havend: a Batch's, or the message alone.
+google::protobuf::RepeatedPtrField<wire::ServerFrame> frames_of(const wire::ServerFrame& message) {
+  if (message.has_batch()) return message.batch().frames();
+  google::protobuf::RepeatedPtrField<wire::ServerFrame> one;
+  *one.Add() = message;
+  return one;
+}
+
+// The request ids of the next message's replies, each the refusal of a
+// request made before log-in.
+std::vector<std::uint64_t> reply_ids(raw_client& c) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& reply : frames_of(c.next_message())) {
+    CHECK(reply.error().code() == wire::ERROR_NOT_AUTHENTICATED);
+    ids.push_back(reply.request_id());
+  }
+  return ids;
+}
+
 struct websocket_fixture {
   temp_dir dir{"haven-websocket"};
   havend_process havend{dir.path() / "data"};
@@ -203,6 +224,40 @@ TEST_CASE("the upgrade: the RFC's accept key and no extension, or a clear HTTP r
       INFO("key: " << key);
       raw_client c(f.havend.port());
       CHECK(c.upgrade(key).starts_with("HTTP/1.1 400 "));
+    }
+  }
+}
+
+TEST_CASE("frames sent in the same write as the upgrade request are read after it",
+          "[relay][websocket]") {
+  websocket_fixture f;
+  raw_client c(f.havend.port());
+  auto ping = test_device::ping_frame();
+  ping.set_request_id(5);
+  REQUIRE(c.upgrade(k_key, "13",
+                    client_frame(0x89, "early") + client_frame(0x82, ping.SerializeAsString()))
+              .starts_with("HTTP/1.1 101 "));
+  // The pong may come before or after the challenge and the reply.
+  bool ponged = false, challenged = false, answered = false;
+  while (!(ponged && challenged && answered)) {
+    const auto frame = c.read_frame();
+    REQUIRE(frame);
+    if (frame->opcode() == 10) {
+      CHECK(frame->payload == "early");
+      ponged = true;
+      continue;
+    }
+    REQUIRE(frame->opcode() == 2);
+    wire::ServerFrame message;
+    REQUIRE(message.ParseFromString(frame->payload));
+    for (const auto& reply : frames_of(message)) {
+      if (reply.has_challenge()) {
+        challenged = true;
+        continue;
+      }
+      CHECK(reply.request_id() == 5);
+      CHECK(reply.error().code() == wire::ERROR_NOT_AUTHENTICATED);
+      answered = true;
     }
   }
 }
@@ -267,23 +322,6 @@ TEST_CASE("pings sent faster than the pongs can go out are answered in order, th
   }
   INFO(pongs << " pongs for " << k_pings << " pings");
   CHECK(pongs < k_pings);  // the backlog was real and was never queued up
-}
-
-// The request ids of the next message's replies (one, or a Batch of
-// them), each the refusal of a request made before log-in.
-std::vector<std::uint64_t> reply_ids(raw_client& c) {
-  const auto frame = c.next_message();
-  wire::Batch replies;
-  if (frame.has_batch())
-    replies = frame.batch();
-  else
-    *replies.add_frames() = frame;
-  std::vector<std::uint64_t> ids;
-  for (const auto& reply : replies.frames()) {
-    CHECK(reply.error().code() == wire::ERROR_NOT_AUTHENTICATED);
-    ids.push_back(reply.request_id());
-  }
-  return ids;
 }
 
 TEST_CASE("requests are read whole however their bytes come: one at a time, larger than a "
