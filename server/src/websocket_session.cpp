@@ -141,7 +141,7 @@ websocket_session<Stream>::~websocket_session() {
 template <class Stream>
 void websocket_session<Stream>::run(std::string_view accept_key, std::string_view early) {
   relay_.registry.add(shared_from_this());
-  if constexpr (std::is_same_v<Stream, plain_stream>) {
+  if constexpr (k_plain) {
     error_code ec;
     stream_.non_blocking(true, ec);  // for on_readable's read
     if (ec) return abort();
@@ -235,18 +235,13 @@ void websocket_session<Stream>::do_read() {
       buffer_.consume(event->used);
       // An idle connection keeps no buffer between messages.
       if (buffer_.size() == 0 && !read_filled_) buffer_.shrink_to_fit();
-      if constexpr (std::is_same_v<Stream, plain_stream>) {
+      if constexpr (k_plain) {
         // A plain socket is waited on with no buffer, then read once with
         // room for many frames: one read per message where a read into a
         // buffer would take a small read, the rest, and a read that finds
         // nothing (Asio tries a read first, before waiting).
         read_size_ = std::max(event->wanted, k_busy_read);
-        if (!read_filled_) {
-          stream_.async_wait(
-              net::socket_base::wait_read,
-              beast::bind_front_handler(&websocket_session::on_readable, shared_from_this()));
-          return;
-        }
+        if (!read_filled_) return wait_readable();
       } else {
         // Over TLS, bytes may wait in OpenSSL rather than on the socket,
         // so a read is always in flight, small while the client is idle.
@@ -270,17 +265,21 @@ void websocket_session<Stream>::do_read() {
 }
 
 template <class Stream>
+void websocket_session<Stream>::wait_readable() {
+  if constexpr (k_plain) {
+    stream_.async_wait(
+        net::socket_base::wait_read,
+        beast::bind_front_handler(&websocket_session::on_readable, shared_from_this()));
+  }
+}
+
+template <class Stream>
 void websocket_session<Stream>::on_readable(error_code ec) {
-  if constexpr (std::is_same_v<Stream, plain_stream>) {
+  if constexpr (k_plain) {
     if (ec) return on_read(ec, 0);
     // The socket is non-blocking (run), so this read never waits.
     const auto bytes = stream_.read_some(buffer_.prepare(read_size_), ec);
-    if (ec == net::error::would_block) {
-      stream_.async_wait(
-          net::socket_base::wait_read,
-          beast::bind_front_handler(&websocket_session::on_readable, shared_from_this()));
-      return;
-    }
+    if (ec == net::error::would_block) return wait_readable();
     on_read(ec, bytes);
   }
 }

@@ -17,6 +17,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "frame_fifo.hpp"
@@ -65,6 +66,9 @@ class websocket_session final : public session,
  private:
   using std::enable_shared_from_this<websocket_session>::shared_from_this;
   using error_code = boost::beast::error_code;
+  // A plain socket is waited on before it is read; a TLS stream is not
+  // (do_read says why).
+  static constexpr bool k_plain = std::is_same_v<Stream, plain_stream>;
 
   void on_accept(error_code ec);
   // One timer per connection: the log-in deadline, then keep-alive pings
@@ -79,7 +83,8 @@ class websocket_session final : public session,
   // Takes the frames already read, then reads more unless paused;
   // reading_ is set meanwhile and while a read is in flight.
   void do_read();
-  // A plain socket has bytes to read (do_read waits for them there).
+  // A plain socket: wait until it has bytes, then read them.
+  void wait_readable();
   void on_readable(error_code ec);
   void on_read(error_code ec, std::size_t bytes);
   // False when the connection stops reading requests.
