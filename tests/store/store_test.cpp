@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -109,6 +111,45 @@ TEST_CASE("one ack deletes a batch; the ones not there are named, the rest go", 
   CHECK(f.send(m, 7).error() == errc::queue_full);
   f.reopen();
   CHECK(f.db->read_queue(dev, 0, 10)->size() == 4);
+}
+
+TEST_CASE("acks and expiry in one batch delete each envelope once", "[store]") {
+  fixture f(16);
+  auto m = f.make_account();
+  const device_address dev{m, 1};
+  for (std::uint8_t i = 1; i <= 12; ++i) REQUIRE(f.send(m, i, 1, k_now - 7200).has_value());
+  // The writer waits in a send's `written` hook while the rest queue up
+  // behind it, so they are prepared together as one batch.
+  std::promise<void> gate;
+  auto held = gate.get_future().share();
+  std::promise<result<std::vector<stored_envelope>>> fresh;
+  f.db->enqueue(
+      m, filled<16>(13), {{1, "sealed-13"}}, k_now, [&](auto r) { fresh.set_value(r); },
+      [held](const auto&) { held.wait(); });
+  using answer = std::promise<result<std::vector<std::uint64_t>>>;
+  std::array<answer, 3> acks;
+  const std::vector<delivered_envelope> first_three{
+      {1, filled<16>(1)}, {2, filled<16>(2)}, {3, filled<16>(3)}};
+  f.db->ack(dev, first_three, [&](auto r) { acks[0].set_value(r); });
+  f.db->ack(dev, first_three, [&](auto r) { acks[1].set_value(r); });  // the same again
+  f.db->ack(dev, {{4, filled<16>(9)}}, [&](auto r) { acks[2].set_value(r); });  // wrong id
+  std::promise<result<std::size_t>> expired;
+  f.db->expire(k_now - 3600, [&](auto r) { expired.set_value(r); });
+  gate.set_value();
+
+  REQUIRE(fresh.get_future().get().has_value());
+  using seqs = std::vector<std::uint64_t>;
+  CHECK(acks[0].get_future().get() == seqs{});
+  CHECK(acks[1].get_future().get() == seqs{1, 2, 3});
+  CHECK(acks[2].get_future().get() == seqs{4});
+  CHECK(expired.get_future().get() == 9U);  // seqs 4 to 12, each once
+  const auto left = f.db->read_queue(dev, 0, 100);
+  REQUIRE(left->size() == 1);
+  CHECK(envelope_of(left->front()).seq() == 13);
+  // One counted of 16, also after a restart: fifteen more fit.
+  f.reopen();
+  for (std::uint8_t i = 14; i <= 28; ++i) REQUIRE(f.send(m, i).has_value());
+  CHECK(f.send(m, 29).error() == errc::queue_full);
 }
 
 TEST_CASE("an ack that meets an unreadable queue entry is refused whole and deletes nothing",

@@ -61,6 +61,7 @@ constexpr const char* k_server_id_key = "server_id";
 constexpr std::size_t k_cached_accounts = 16'384;
 constexpr std::size_t k_cached_access_keys = 65'536;  // about 5 MiB
 constexpr std::size_t k_cached_body_refs = 65'536;     // about 5 MiB
+constexpr std::size_t k_cached_entries = 65'536;       // about 8 MiB
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(std::string_view s) {
@@ -175,6 +176,9 @@ struct write_context {
         if (is_wanted(id, key)) last[key.ToString()] = std::nullopt;
         return rocksdb::Status::OK();
       }
+      rocksdb::Status SingleDeleteCF(std::uint32_t id, const rocksdb::Slice& key) override {
+        return DeleteCF(id, key);
+      }
     } handler(cf[f]->GetID(), missing);
     if (auto s = batch.GetWriteBatch()->Iterate(&handler); !s.ok())
       throw std::logic_error("a store batch cannot be read back: " + s.ToString());
@@ -206,6 +210,11 @@ struct write_context {
     batch.GetWriteBatch()->Put(cf[f], key, value);
   }
   void del(family f, std::string_view key) { batch.Delete(cf[f], key); }
+  // A delete of a key that was put exactly once, skipping the index as
+  // put_unread does: a flush drops the pair instead of keeping a tombstone.
+  void single_delete_unread(family f, std::string_view key) {
+    batch.GetWriteBatch()->SingleDelete(cf[f], key);
+  }
   // Keys and values under `prefix`, batch included.
   std::vector<std::pair<std::string, std::string>> scan(family f, std::string_view prefix,
                                                        std::size_t limit) {
@@ -403,7 +412,9 @@ class rocksdb_store final : public store {
         body->set_sealed(e.sealed);
         auto bytes = std::make_shared<std::string>();
         frame.SerializeToString(bytes.get());
-        ctx.put_unread(f_queue, keys::queue_entry(address, seq), *bytes);
+        const auto key = keys::queue_entry(address, seq);
+        ctx.put_unread(f_queue, key, *bytes);
+        stored_entries_.emplace_back(entry_key_of(key), entry_facts{id, body->received_at(), std::nullopt});
         stored.push_back({address, {seq, {std::move(bytes), nullptr}}});
       }
       return stored;
@@ -417,45 +428,26 @@ class rocksdb_store final : public store {
       auto counter = load_counter(ctx, device);
       if (!counter) return std::unexpected(counter.error());
       // Every entry is read before any is deleted, so a refusal changes nothing.
-      std::vector<std::uint64_t> not_found;
-      std::vector<std::pair<std::string, std::string>> found;
       std::vector<std::string> entry_keys;
       entry_keys.reserve(envelopes.size());
       for (const auto& e : envelopes) entry_keys.push_back(keys::queue_entry(device, e.seq));
-      // Entries this batch stored for the device are not in its index
-      // (take_seq). Only the seqs it gave out may be, so made-up ones
-      // cannot make an ack read the batch.
-      std::unordered_set<std::string> stored_this_batch;
-      const queue_counter& queue = **counter;
-      for (std::size_t i = 0; i < envelopes.size(); ++i)
-        if (queue.batch_first_seq != 0 && envelopes[i].seq >= queue.batch_first_seq &&
-            envelopes[i].seq <= queue.last_seq)
-          stored_this_batch.insert(entry_keys[i]);
-      std::vector<rocksdb::PinnableSlice> values;
-      std::vector<rocksdb::Status> statuses;
-      ctx.get_many(f_queue, entry_keys, values, statuses, stored_this_batch);
+      auto stored = entries_at(ctx, **counter, entry_keys);
+      if (!stored) return std::unexpected(stored.error());
+      std::vector<std::uint64_t> not_found;
+      std::vector<std::size_t> found;
       for (std::size_t i = 0; i < envelopes.size(); ++i) {
-        const auto& e = envelopes[i];
-        auto& key = entry_keys[i];
-        const auto& s = statuses[i];
-        if (!s.ok() && !s.IsNotFound()) return std::unexpected(to_error(s));
-        const auto value = s.ok() ? values[i].ToStringView() : std::string_view();
-        std::optional<entry_facts> stored;
-        if (s.ok() && !(stored = facts_of(value)))
-          return std::unexpected(make_error_code(errc::corrupt));
-        const bool named =
-            stored && stored->id == e.id &&
-            std::ranges::find(found, key, &decltype(found)::value_type::first) == found.end();
-        if (!named) {
-          not_found.push_back(e.seq);
-          continue;
-        }
-        // remove_entry needs the value only to release a group body.
-        found.emplace_back(std::move(key),
-                           keys::group_ref::is(value) ? std::string(value) : std::string());
+        const auto& facts = (*stored)[i];
+        const bool named = facts && facts->id == envelopes[i].id &&
+                           std::ranges::none_of(found, [&](std::size_t j) {
+                             return entry_keys[j] == entry_keys[i];
+                           });
+        if (named)
+          found.push_back(i);
+        else
+          not_found.push_back(envelopes[i].seq);
       }
-      for (const auto& [key, value] : found)
-        if (auto removed = remove_entry(ctx, **counter, key, value); !removed)
+      for (auto i : found)
+        if (auto removed = remove_entry(ctx, **counter, entry_keys[i], *(*stored)[i]); !removed)
           return std::unexpected(removed.error());
       if (!found.empty()) counter_changed(device, **counter);
       return not_found;
@@ -480,6 +472,7 @@ class rocksdb_store final : public store {
                                 round_down(received_at, 60)};
       const auto ref_value = ref.encode();
       auto body = std::make_shared<const std::string>(std::move(sealed));
+      const entry_facts facts{id, ref.received_at, body_id{group, ref.body_seq}};
       std::vector<stored_envelope> stored;
       for (const auto& member : record->members()) {
         const auto mailbox = to_array<16>(member.mailbox_id());
@@ -492,7 +485,9 @@ class rocksdb_store final : public store {
           if (!counter) return std::unexpected(counter.error());
           if ((*counter)->count >= options_.max_queue_per_device) continue;
           const auto seq = take_seq(address, **counter);
-          ctx.put_unread(f_queue, keys::queue_entry(address, seq), ref_value);
+          const auto key = keys::queue_entry(address, seq);
+          ctx.put_unread(f_queue, key, ref_value);
+          stored_entries_.emplace_back(entry_key_of(key), facts);
           stored.push_back({address, {seq, {group_push_head(seq, ref, body->size()), body}}});
         }
       }
@@ -738,6 +733,24 @@ class rocksdb_store final : public store {
       return id_hash()(b.group) ^ std::hash<std::uint64_t>()(b.seq);
     }
   };
+  // What an ack or expiry needs of a stored queue entry.
+  struct entry_facts {
+    envelope_id id{};
+    std::int64_t received_at = 0;
+    std::optional<body_id> body;  // the group body it refers to, if any
+  };
+  // A queue entry's key (keys::queue_entry) as a map key.
+  using entry_key = std::array<char, keys::queue_key_size>;
+  struct entry_key_hash {
+    std::size_t operator()(const entry_key& k) const noexcept {
+      return std::hash<std::string_view>()({k.data(), k.size()});
+    }
+  };
+  static entry_key entry_key_of(std::string_view key) {
+    entry_key out;
+    std::copy_n(key.begin(), out.size(), out.begin());
+    return out;
+  }
   struct body_refs {
     std::uint64_t left = 0;
     bool changed = false;   // to be written (or, at 0, deleted) with the current batch
@@ -752,6 +765,8 @@ class rocksdb_store final : public store {
     std::vector<std::pair<queue_counter*, queue_counter>> counters;  // as before the job
     std::size_t changed_refs = 0;
     std::vector<std::pair<body_refs*, body_refs>> refs;  // as before the job
+    std::size_t stored_entries = 0;
+    std::vector<entry_key> deleted_entries;  // added by the job
   };
   // Completes a request once its batch is written and, if it must be,
   // synced (or either failed).
@@ -817,6 +832,7 @@ class rocksdb_store final : public store {
       if (accounts_.size() > k_cached_accounts) accounts_.clear();
       // No count is changed between batches, so dropping them loses nothing.
       if (body_refs_.size() > k_cached_body_refs) body_refs_.clear();
+      if (entries_.size() > k_cached_entries) entries_.clear();
       if (needs_resume_) {
         // After a failed write RocksDB refuses writes until resumed.
         needs_resume_ = !db_->Resume().ok();
@@ -836,12 +852,16 @@ class rocksdb_store final : public store {
           changed_counters_.clear();
           body_refs_.clear();  // and its reference counts
           changed_refs_.clear();
+          entries_.clear();  // and the entries it stored or deleted
+          stored_entries_.clear();
+          deleted_entries_.clear();
           accounts_.clear();  // and accounts it created
           needs_resume_ = needs_our_resume(s);
           for (auto& p : prepared) p.finish(to_error(s));
           continue;
         }
       }
+      remember_entries();
       // Readable now: push before the sync, so delivery does not wait for
       // the disk. Requests that arrive meanwhile form the next batch.
       bool needs_sync = false;
@@ -873,6 +893,8 @@ class rocksdb_store final : public store {
     undo_.counters.clear();
     undo_.changed_refs = changed_refs_.size();
     undo_.refs.clear();
+    undo_.stored_entries = stored_entries_.size();
+    undo_.deleted_entries.clear();
   }
 
   void end_job(write_context& ctx, bool succeeded) {
@@ -889,6 +911,8 @@ class rocksdb_store final : public store {
     changed_counters_.resize(undo_.changed_counters);
     for (auto it = undo_.refs.rbegin(); it != undo_.refs.rend(); ++it) *it->first = it->second;
     changed_refs_.resize(undo_.changed_refs);
+    stored_entries_.resize(undo_.stored_entries);
+    for (const auto& key : undo_.deleted_entries) deleted_entries_.erase(key);
   }
 
   // RocksDB resumes by itself from a full disk once its SstFileManager
@@ -1018,21 +1042,71 @@ class rocksdb_store final : public store {
     changed_refs_.clear();
   }
 
-  // Deletes a queue entry whose stored value is `value` and counts it off
-  // `counter`, which the caller marks changed, and off its group body's
-  // references if it is one.
+  // The stored entries at `entry_keys` (all of one device, whose counter
+  // is `queue`), or none where there is none: from the cache of entries
+  // where it has them, else read from the batch and the database.
+  result<std::vector<std::optional<entry_facts>>> entries_at(
+      write_context& ctx, const queue_counter& queue, const std::vector<std::string>& entry_keys) {
+    std::vector<std::optional<entry_facts>> out(entry_keys.size());
+    std::vector<std::size_t> unread;
+    for (std::size_t i = 0; i < entry_keys.size(); ++i) {
+      const auto key = entry_key_of(entry_keys[i]);
+      if (deleted_entries_.contains(key)) continue;
+      if (auto it = entries_.find(key); it != entries_.end())
+        out[i] = it->second;
+      else
+        unread.push_back(i);
+    }
+    if (unread.empty()) return out;
+    std::vector<std::string> read_keys;
+    // Entries this batch stored for the device are not in its index
+    // (take_seq). Only the seqs it gave out may be, so made-up ones
+    // cannot make an ack read the batch.
+    std::unordered_set<std::string> stored_this_batch;
+    for (auto i : unread) {
+      const auto& key = read_keys.emplace_back(entry_keys[i]);
+      const auto seq = keys::get_be(key, keys::queue_prefix_size, 8);
+      if (queue.batch_first_seq != 0 && seq >= queue.batch_first_seq && seq <= queue.last_seq)
+        stored_this_batch.insert(key);
+    }
+    std::vector<rocksdb::PinnableSlice> values;
+    std::vector<rocksdb::Status> statuses;
+    ctx.get_many(f_queue, read_keys, values, statuses, stored_this_batch);
+    for (std::size_t r = 0; r < unread.size(); ++r) {
+      const auto& s = statuses[r];
+      if (s.IsNotFound()) continue;
+      if (!s.ok()) return std::unexpected(to_error(s));
+      out[unread[r]] = facts_of(values[r].ToStringView());
+      if (!out[unread[r]]) return std::unexpected(make_error_code(errc::corrupt));
+    }
+    return out;
+  }
+
+  // Deletes a queue entry and counts it off `counter`, which the caller
+  // marks changed, and off its group body's references if it refers to one.
+  // The delete skips the batch's index (indexing was a fifth of a fan-out's
+  // ack), so what reads entries in the batch asks deleted_entries_ first.
   result<void> remove_entry(write_context& ctx, queue_counter& counter, std::string_view key,
-                            std::string_view value) {
-    if (keys::group_ref ref; ref.decode(value)) {
-      const body_id id{ref.group, ref.body_seq};
-      auto refs = load_refs(ctx, id);
+                            const entry_facts& facts) {
+    if (facts.body) {
+      auto refs = load_refs(ctx, *facts.body);
       if (!refs) return std::unexpected(refs.error());
       if ((*refs)->left > 0) --(*refs)->left;
-      refs_changed(id, **refs);
+      refs_changed(*facts.body, **refs);
     }
     if (counter.count > 0) --counter.count;
-    ctx.del(f_queue, key);
+    ctx.single_delete_unread(f_queue, key);
+    deleted_entries_.insert(undo_.deleted_entries.emplace_back(entry_key_of(key)));
     return {};
+  }
+
+  // Once a batch is written: the cache of entries gains the ones it stored
+  // and loses the ones it deleted (which may be among those it stored).
+  void remember_entries() {
+    for (const auto& [key, facts] : stored_entries_) entries_.insert_or_assign(key, facts);
+    stored_entries_.clear();
+    for (const auto& key : deleted_entries_) entries_.erase(key);
+    deleted_entries_.clear();
   }
 
   // The push frame of a stored queue entry: the stored frame itself, or a
@@ -1050,19 +1124,15 @@ class rocksdb_store final : public store {
     return push_frame{group_push_head(seq, ref, body->size()), std::move(body)};
   }
 
-  // The envelope id and receive time of a stored queue entry.
-  struct entry_facts {
-    envelope_id id{};
-    std::int64_t received_at = 0;
-  };
   static std::optional<entry_facts> facts_of(std::string_view value) {
-    if (keys::group_ref ref; ref.decode(value)) return entry_facts{ref.envelope, ref.received_at};
+    if (keys::group_ref ref; ref.decode(value))
+      return entry_facts{ref.envelope, ref.received_at, body_id{ref.group, ref.body_seq}};
     wire::Envelopes frame;
     if (!frame.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
         frame.envelopes_size() != 1 || frame.envelopes(0).envelope_id().size() != 16)
       return std::nullopt;
     return entry_facts{to_array<16>(frame.envelopes(0).envelope_id()),
-                       frame.envelopes(0).received_at()};
+                       frame.envelopes(0).received_at(), std::nullopt};
   }
 
   // A group the caller cannot see is indistinguishable from no group.
@@ -1088,7 +1158,7 @@ class rocksdb_store final : public store {
         },
         [=, this](write_context& ctx) -> result<progress> {
           progress p;
-          std::vector<std::pair<std::string, std::string>> expired;
+          std::vector<std::pair<std::string, entry_facts>> expired;
           {
             // Sees this batch too, so an envelope acked a moment ago is not counted twice.
             std::unique_ptr<rocksdb::Iterator> it(ctx.batch.NewIteratorWithBase(
@@ -1099,23 +1169,22 @@ class rocksdb_store final : public store {
                 p.next = it->key().ToString();
                 break;
               }
-              if (it->key().size() != keys::queue_key_size) continue;
-              const auto value = it->value().ToStringView();
-              auto facts = facts_of(value);
+              const auto key = it->key().ToStringView();
+              if (key.size() != keys::queue_key_size) continue;
+              // Deleted earlier in this batch, which the iterator does not see.
+              if (deleted_entries_.contains(entry_key_of(key))) continue;
+              auto facts = facts_of(it->value().ToStringView());
               if (!facts) continue;  // never delete what we cannot read
-              // remove_entry needs the value only to release a group body.
-              if (facts->received_at < cutoff)
-                expired.emplace_back(it->key().ToString(),
-                                     keys::group_ref::is(value) ? value : std::string_view());
+              if (facts->received_at < cutoff) expired.emplace_back(key, *facts);
             }
             if (!it->status().ok()) return std::unexpected(to_error(it->status()));
           }
-          for (const auto& [key, value] : expired) {
+          for (const auto& [key, facts] : expired) {
             const device_address device{to_array<16>(std::string_view(key).substr(0, 16)),
                                         static_cast<std::uint32_t>(keys::get_be(key, 16, 4))};
             auto counter = load_counter(ctx, device);
             if (!counter) return std::unexpected(counter.error());
-            auto removed = remove_entry(ctx, **counter, key, value);
+            auto removed = remove_entry(ctx, **counter, key, facts);
             if (!removed) return std::unexpected(removed.error());
             counter_changed(device, **counter);
             ++p.removed;
@@ -1148,6 +1217,12 @@ class rocksdb_store final : public store {
   std::vector<std::string> changed_counters_;  // keys in counters_
   std::unordered_map<body_id, body_refs, body_id_hash> body_refs_;
   std::vector<body_id> changed_refs_;  // keys in body_refs_
+  // Queue entries written and not yet deleted, as far as the cache holds
+  // them: an ack of one need not look it up in the memtable. The current
+  // batch's changes join it only once the batch is written.
+  std::unordered_map<entry_key, entry_facts, entry_key_hash> entries_;
+  std::vector<std::pair<entry_key, entry_facts>> stored_entries_;  // by this batch
+  std::unordered_set<entry_key, entry_key_hash> deleted_entries_;  // by this batch
   job_undo undo_;
   std::unordered_map<mailbox_id, AccountRecord, id_hash> accounts_;
   bool needs_resume_ = false;
