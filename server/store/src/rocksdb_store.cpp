@@ -1304,12 +1304,9 @@ result<std::unique_ptr<store>> open_rocksdb_store(const options& opts) {
   // the skiplist (RocksDB keeps a hint per prefix, ~250 bytes each).
   families[f_queue].options.memtable_insert_with_hint_prefix_extractor.reset(
       rocksdb::NewFixedPrefixTransform(keys::queue_prefix_size));
-  // An ack looks up each entry it deletes, in the live memtable and up to
-  // five immutable ones before the tables: a bloom filter per memtable
-  // skips those that do not hold it. 2 % of 16 MiB is at least 16 bits per
-  // key, even for group references (about 100 bytes an entry).
-  families[f_queue].options.memtable_prefix_bloom_size_ratio = 0.02;
-  families[f_queue].options.memtable_whole_key_filtering = true;
+  // No bloom filter per memtable: acks find recent entries in the writer's
+  // cache (entries_), and the filter's upkeep cost inserts more than it
+  // saved the acks that miss it (docs/ARCHITECTURE.md, "Tuning").
 
   std::error_code ec;
   std::filesystem::create_directories(opts.directory, ec);
