@@ -414,7 +414,8 @@ class rocksdb_store final : public store {
         frame.SerializeToString(bytes.get());
         const auto key = keys::queue_entry(address, seq);
         ctx.put_unread(f_queue, key, *bytes);
-        stored_entries_.emplace_back(entry_key_of(key), entry_facts{id, body->received_at(), std::nullopt});
+        stored_entries_.emplace_back(entry_key_of(key),
+                                     entry_facts{id, body->received_at(), std::nullopt});
         stored.push_back({address, {seq, {std::move(bytes), nullptr}}});
       }
       return stored;
@@ -852,8 +853,7 @@ class rocksdb_store final : public store {
           changed_counters_.clear();
           body_refs_.clear();  // and its reference counts
           changed_refs_.clear();
-          entries_.clear();  // and the entries it stored or deleted
-          stored_entries_.clear();
+          stored_entries_.clear();  // the cache of entries never saw them
           deleted_entries_.clear();
           accounts_.clear();  // and accounts it created
           needs_resume_ = needs_our_resume(s);
@@ -1084,8 +1084,8 @@ class rocksdb_store final : public store {
 
   // Deletes a queue entry and counts it off `counter`, which the caller
   // marks changed, and off its group body's references if it refers to one.
-  // The delete skips the batch's index (indexing was a fifth of a fan-out's
-  // ack), so what reads entries in the batch asks deleted_entries_ first.
+  // The delete skips the batch's index (its upkeep was a quarter of a
+  // fan-out's ack), so what reads entries in the batch asks deleted_entries_.
   result<void> remove_entry(write_context& ctx, queue_counter& counter, std::string_view key,
                             const entry_facts& facts) {
     if (facts.body) {
