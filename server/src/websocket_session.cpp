@@ -136,6 +136,8 @@ websocket_session<Stream>::websocket_session(Stream&& stream, relay& r, std::str
 template <class Stream>
 websocket_session<Stream>::~websocket_session() {
   relay_.registry.remove(this, device_key_);
+  // Left only if the I/O thread stopped before take_pushes ran.
+  for (auto* p = pushes_.exchange(nullptr); p != nullptr;) delete std::exchange(p, p->next);
 }
 
 template <class Stream>
@@ -727,20 +729,42 @@ void relay::deliver(const std::vector<store::stored_envelope>& stored) {
 
 template <class Stream>
 void websocket_session<Stream>::push(std::uint64_t seq, store::push_frame frame) {
-  auto deliver = [self = shared_from_this(), seq, frame = std::move(frame)]() mutable {
-    if (!self->address_ || self->closing_ || seq <= self->delivered_seq_) return;
-    const bool next_in_line = !self->more_in_store_ && seq == self->delivered_seq_ + 1;
-    if (next_in_line && self->in_flight_.size() < self->relay_.cfg.delivery_window &&
-        !self->outbox_busy()) {
-      self->delivered_seq_ = seq;
-      self->in_flight_.push_back(seq);
-      self->send({std::move(frame), true});
+  auto* added = new pending_push{seq, std::move(frame), pushes_.load(std::memory_order_relaxed)};
+  while (!pushes_.compare_exchange_weak(added->next, added, std::memory_order_release,
+                                        std::memory_order_relaxed)) {
+  }
+  // The handler posted for the oldest waiting push takes this one too.
+  if (added->next != nullptr) return;
+  net::post(stream_.get_executor(), [self = shared_from_this()] { self->take_pushes(); });
+}
+
+template <class Stream>
+void websocket_session<Stream>::take_pushes() {
+  pending_push* oldest = nullptr;  // the list reversed
+  for (auto* p = pushes_.exchange(nullptr, std::memory_order_acquire); p != nullptr;) {
+    auto* newer = p;
+    p = p->next;
+    newer->next = std::exchange(oldest, newer);
+  }
+  bool queued = false;
+  bool from_store = false;
+  while (oldest != nullptr) {
+    const std::unique_ptr<pending_push> push(std::exchange(oldest, oldest->next));
+    const auto seq = push->seq;
+    if (!address_ || closing_ || seq <= delivered_seq_) continue;
+    const bool next_in_line = !more_in_store_ && seq == delivered_seq_ + 1;
+    if (next_in_line && in_flight_.size() < relay_.cfg.delivery_window && !outbox_busy()) {
+      delivered_seq_ = seq;
+      in_flight_.push_back(seq);
+      queue({std::move(push->frame), true});
+      queued = true;
     } else {
-      self->more_in_store_ = true;  // read it, and anything before it, from the store
-      self->pump();
+      more_in_store_ = true;  // read it, and anything before it, from the store
+      from_store = true;
     }
-  };
-  net::post(stream_.get_executor(), std::move(deliver));
+  }
+  if (queued) start_writing();
+  if (from_store) pump();
 }
 
 template <class Stream>

@@ -308,6 +308,37 @@ TEST_CASE("an envelope for a connected device is pushed at once", "[relay]") {
   }
 }
 
+TEST_CASE("a burst of sends to a connected device is pushed whole and in order", "[relay]") {
+  relay_fixture f;
+  test_device alice, bob;
+  f.start_with({&alice, &bob});
+  auto a = f.connect();
+  auto b = f.connect();
+  REQUIRE(alice.login_on(a).has_authenticated());
+  REQUIRE(bob.login_on(b).has_authenticated());
+  expect_drained(a);
+  expect_drained(b);
+  // Sent without waiting, so the store writes many in one batch and bob's
+  // connection is handed several pushes at a time.
+  constexpr int k_burst = 400;
+  for (int i = 0; i < k_burst; ++i) {
+    auto send = test_device::send_frame(bob, "burst " + std::to_string(i));
+    send.set_request_id(static_cast<std::uint64_t>(i) + 1);
+    a.send(send);
+  }
+  for (int i = 0; i < k_burst; ++i) {
+    auto e = expect_envelope(b);
+    REQUIRE(e.sealed() == "burst " + std::to_string(i));
+    REQUIRE(b.request(test_device::ack_frame(e)).has_acked());
+  }
+  for (int i = 0; i < k_burst; ++i) {
+    auto reply = a.next();
+    REQUIRE(reply.has_value());
+    INFO("reply: " << reply->ShortDebugString());
+    CHECK(reply->has_sent());
+  }
+}
+
 TEST_CASE(
     "an ack of no envelopes, of more than 256, or with a bad id is refused and deletes nothing",
     "[relay]") {
