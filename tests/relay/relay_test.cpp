@@ -290,25 +290,8 @@ TEST_CASE("replies waiting together come as one Batch, and every request is answ
   CHECK(test_device::take_queue(b).size() == count - count / 10);
 }
 
-TEST_CASE("an envelope for a connected device is pushed at once", "[relay]") {
-  relay_fixture f;
-  test_device alice, bob;
-  f.start_with({&alice, &bob});
-  auto a = f.connect();
-  auto b = f.connect();
-  REQUIRE(alice.login_on(a).has_authenticated());
-  REQUIRE(bob.login_on(b).has_authenticated());
-  expect_drained(b);
-  for (int i = 0; i < 300; ++i)  // more than the delivery window, acked as they come
-    REQUIRE(a.request(test_device::send_frame(bob, "live " + std::to_string(i))).has_sent());
-  for (int i = 0; i < 300; ++i) {
-    auto e = expect_envelope(b);
-    CHECK(e.sealed() == "live " + std::to_string(i));
-    REQUIRE(b.request(test_device::ack_frame(e)).has_acked());
-  }
-}
-
-TEST_CASE("a burst of sends to a connected device is pushed whole and in order", "[relay]") {
+TEST_CASE("envelopes for a connected device are pushed at once, one by one or in a burst",
+          "[relay]") {
   relay_fixture f;
   test_device alice, bob;
   f.start_with({&alice, &bob});
@@ -318,24 +301,35 @@ TEST_CASE("a burst of sends to a connected device is pushed whole and in order",
   REQUIRE(bob.login_on(b).has_authenticated());
   expect_drained(a);
   expect_drained(b);
-  // Sent without waiting, so the store writes many in one batch and bob's
-  // connection is handed several pushes at a time.
-  constexpr int k_burst = 400;
-  for (int i = 0; i < k_burst; ++i) {
-    auto send = test_device::send_frame(bob, "burst " + std::to_string(i));
-    send.set_request_id(static_cast<std::uint64_t>(i) + 1);
-    a.send(send);
+  SECTION("one by one") {
+    for (int i = 0; i < 300; ++i)  // more than the delivery window, acked as they come
+      REQUIRE(a.request(test_device::send_frame(bob, "live " + std::to_string(i))).has_sent());
+    for (int i = 0; i < 300; ++i) {
+      auto e = expect_envelope(b);
+      CHECK(e.sealed() == "live " + std::to_string(i));
+      REQUIRE(b.request(test_device::ack_frame(e)).has_acked());
+    }
   }
-  for (int i = 0; i < k_burst; ++i) {
-    auto e = expect_envelope(b);
-    REQUIRE(e.sealed() == "burst " + std::to_string(i));
-    REQUIRE(b.request(test_device::ack_frame(e)).has_acked());
-  }
-  for (int i = 0; i < k_burst; ++i) {
-    auto reply = a.next();
-    REQUIRE(reply.has_value());
-    INFO("reply: " << reply->ShortDebugString());
-    CHECK(reply->has_sent());
+  SECTION("in a burst, whole and in order") {
+    // Sent without waiting, so the store writes many in one batch and
+    // bob's connection is handed several pushes at a time.
+    constexpr int k_burst = 400;
+    for (int i = 0; i < k_burst; ++i) {
+      auto send = test_device::send_frame(bob, "burst " + std::to_string(i));
+      send.set_request_id(static_cast<std::uint64_t>(i) + 1);
+      a.send(send);
+    }
+    for (int i = 0; i < k_burst; ++i) {
+      auto e = expect_envelope(b);
+      REQUIRE(e.sealed() == "burst " + std::to_string(i));
+      REQUIRE(b.request(test_device::ack_frame(e)).has_acked());
+    }
+    for (int i = 0; i < k_burst; ++i) {
+      auto reply = a.next();
+      REQUIRE(reply.has_value());
+      INFO("reply: " << reply->ShortDebugString());
+      CHECK(reply->has_sent());
+    }
   }
 }
 
