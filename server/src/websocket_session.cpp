@@ -730,11 +730,13 @@ void relay::deliver(const std::vector<store::stored_envelope>& stored) {
 template <class Stream>
 void websocket_session<Stream>::push(std::uint64_t seq, store::push_frame frame) {
   auto* added = new pending_push{seq, std::move(frame), pushes_.load(std::memory_order_relaxed)};
-  while (!pushes_.compare_exchange_weak(added->next, added, std::memory_order_release,
-                                        std::memory_order_relaxed)) {
-  }
+  // `added` is take_pushes' once published: only the local `older` is read after.
+  auto* older = added->next;
+  while (!pushes_.compare_exchange_weak(older, added, std::memory_order_release,
+                                        std::memory_order_relaxed))
+    added->next = older;
   // The handler posted for the oldest waiting push takes this one too.
-  if (added->next != nullptr) return;
+  if (older != nullptr) return;
   net::post(stream_.get_executor(), [self = shared_from_this()] { self->take_pushes(); });
 }
 
