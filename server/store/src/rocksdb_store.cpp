@@ -140,54 +140,14 @@ struct write_context {
   }
   // Many keys of one family in one MultiGet (keys that share data blocks
   // share their lookups); each value stays pinned while `values` lives.
-  // A key of `maybe_unindexed` that the index and the database lack is
-  // looked for in the batch itself (put_unread). That reads the whole
-  // batch, so callers name only keys an earlier request of it may have
-  // written so.
   void get_many(family f, const std::vector<std::string>& keys,
                 std::vector<rocksdb::PinnableSlice>& values,
-                std::vector<rocksdb::Status>& statuses,
-                const std::unordered_set<std::string>& maybe_unindexed = {}) {
+                std::vector<rocksdb::Status>& statuses) {
     const std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
     values = std::vector<rocksdb::PinnableSlice>(keys.size());
     statuses.assign(keys.size(), rocksdb::Status());
     batch.MultiGetFromBatchAndDB(db, rocksdb::ReadOptions(), cf[f], slices.size(), slices.data(),
                                  values.data(), statuses.data(), false);
-    std::unordered_set<std::string> missing;
-    for (std::size_t i = 0; i < keys.size(); ++i)
-      if (statuses[i].IsNotFound() && maybe_unindexed.contains(keys[i])) missing.insert(keys[i]);
-    if (missing.empty()) return;
-    // The batch's last put or delete of each missing key.
-    struct finder : rocksdb::WriteBatch::Handler {
-      std::uint32_t family_id;
-      const std::unordered_set<std::string>& wanted;
-      std::unordered_map<std::string, std::optional<std::string>> last;
-      finder(std::uint32_t id, const std::unordered_set<std::string>& w)
-          : family_id(id), wanted(w) {}
-      bool is_wanted(std::uint32_t id, const rocksdb::Slice& key) const {
-        return id == family_id && wanted.contains(key.ToString());
-      }
-      rocksdb::Status PutCF(std::uint32_t id, const rocksdb::Slice& key,
-                            const rocksdb::Slice& value) override {
-        if (is_wanted(id, key)) last[key.ToString()] = value.ToString();
-        return rocksdb::Status::OK();
-      }
-      rocksdb::Status DeleteCF(std::uint32_t id, const rocksdb::Slice& key) override {
-        if (is_wanted(id, key)) last[key.ToString()] = std::nullopt;
-        return rocksdb::Status::OK();
-      }
-      rocksdb::Status SingleDeleteCF(std::uint32_t id, const rocksdb::Slice& key) override {
-        return DeleteCF(id, key);
-      }
-    } handler(cf[f]->GetID(), missing);
-    if (auto s = batch.GetWriteBatch()->Iterate(&handler); !s.ok())
-      throw std::logic_error("a store batch cannot be read back: " + s.ToString());
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      auto it = handler.last.find(keys[i]);
-      if (!statuses[i].IsNotFound() || it == handler.last.end() || !it->second) continue;
-      values[i].PinSelf(*it->second);
-      statuses[i] = rocksdb::Status::OK();
-    }
   }
   // The record at `key` parsed as T; `missing` when there is none.
   template <typename T>
@@ -201,11 +161,12 @@ struct write_context {
     return out;
   }
   void put(family f, std::string_view key, std::string_view value) { batch.Put(cf[f], key, value); }
-  // A put that skips the batch's index, so get and scan do not see it,
-  // nor get_many unless told the key may be one: for writes that later
-  // requests of the batch all but never read. The index's upkeep (each put first looks for an
-  // earlier write of its key) was a quarter of the writer's time in a
-  // group fan-out. A rollback re-indexes it with the rest.
+  // A put that skips the batch's index, so get, get_many and scan do not
+  // see it: for writes that later requests of the batch all but never read
+  // (the store keeps its own account of those: stored_entries_). The
+  // index's upkeep (each put first looks for an earlier write of its key)
+  // was a quarter of the writer's time in a group fan-out. A rollback
+  // re-indexes it with the rest.
   void put_unread(family f, std::string_view key, std::string_view value) {
     batch.GetWriteBatch()->Put(cf[f], key, value);
   }
@@ -974,7 +935,7 @@ class rocksdb_store final : public store {
   // The next sequence number of `device`'s queue, for one new entry. A seq
   // is never reused, and a device learns it only from a push sent once the
   // batch is written, so the new entry is written with put_unread; an ack
-  // that names it in the same batch reads it from the batch itself (ack).
+  // that names it in the same batch finds it in stored_entries_ (entries_at).
   std::uint64_t take_seq(const device_address& device, queue_counter& c) {
     ++c.last_seq;
     ++c.count;
@@ -1043,8 +1004,10 @@ class rocksdb_store final : public store {
   }
 
   // The stored entries at `entry_keys` (all of one device, whose counter
-  // is `queue`), or none where there is none: from the cache of entries
-  // where it has them, else read from the batch and the database.
+  // is `queue`), or none where there is none. This batch's own changes
+  // are not in its index (put_unread, single_delete_unread) but in
+  // stored_entries_ and deleted_entries_; older entries come from the
+  // cache of entries where it has them, else from the database.
   result<std::vector<std::optional<entry_facts>>> entries_at(
       write_context& ctx, const queue_counter& queue, const std::vector<std::string>& entry_keys) {
     std::vector<std::optional<entry_facts>> out(entry_keys.size());
@@ -1052,26 +1015,24 @@ class rocksdb_store final : public store {
     for (std::size_t i = 0; i < entry_keys.size(); ++i) {
       const auto key = entry_key_of(entry_keys[i]);
       if (deleted_entries_.contains(key)) continue;
-      if (auto it = entries_.find(key); it != entries_.end())
+      const auto seq = keys::get_be(entry_keys[i], keys::queue_prefix_size, 8);
+      if (queue.batch_first_seq != 0 && seq >= queue.batch_first_seq && seq <= queue.last_seq) {
+        // Stored by this batch, which a device learns of only by guessing:
+        // rare enough for a search of the batch's list.
+        const auto stored = std::ranges::find(stored_entries_, key, &stored_entry::first);
+        if (stored != stored_entries_.end()) out[i] = stored->second;
+      } else if (auto it = entries_.find(key); it != entries_.end()) {
         out[i] = it->second;
-      else
+      } else {
         unread.push_back(i);
+      }
     }
     if (unread.empty()) return out;
     std::vector<std::string> read_keys;
-    // Entries this batch stored for the device are not in its index
-    // (take_seq). Only the seqs it gave out may be, so made-up ones
-    // cannot make an ack read the batch.
-    std::unordered_set<std::string> stored_this_batch;
-    for (auto i : unread) {
-      const auto& key = read_keys.emplace_back(entry_keys[i]);
-      const auto seq = keys::get_be(key, keys::queue_prefix_size, 8);
-      if (queue.batch_first_seq != 0 && seq >= queue.batch_first_seq && seq <= queue.last_seq)
-        stored_this_batch.insert(key);
-    }
+    for (auto i : unread) read_keys.push_back(entry_keys[i]);
     std::vector<rocksdb::PinnableSlice> values;
     std::vector<rocksdb::Status> statuses;
-    ctx.get_many(f_queue, read_keys, values, statuses, stored_this_batch);
+    ctx.get_many(f_queue, read_keys, values, statuses);
     for (std::size_t r = 0; r < unread.size(); ++r) {
       const auto& s = statuses[r];
       if (s.IsNotFound()) continue;
@@ -1221,7 +1182,8 @@ class rocksdb_store final : public store {
   // them: an ack of one need not look it up in the memtable. The current
   // batch's changes join it only once the batch is written.
   std::unordered_map<entry_key, entry_facts, entry_key_hash> entries_;
-  std::vector<std::pair<entry_key, entry_facts>> stored_entries_;  // by this batch
+  using stored_entry = std::pair<entry_key, entry_facts>;
+  std::vector<stored_entry> stored_entries_;  // by this batch
   std::unordered_set<entry_key, entry_key_hash> deleted_entries_;  // by this batch
   job_undo undo_;
   std::unordered_map<mailbox_id, AccountRecord, id_hash> accounts_;
