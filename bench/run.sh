@@ -268,14 +268,20 @@ havend_run() {  # NAME KIND [WINDOW]
   sed 's/^/  /' "$work/havend-$name.txt" >&2
 }
 
+# The load runs in order, through havend_run or mqtt_run, so both servers
+# take the same ones.
+load_runs() {  # RUN_FUNCTION
+  "$1" online online
+  for w in $sweep; do "$1" "sweep-$w" sweep "$w"; done
+  "$1" rate rate
+  for i in $(seq "$repeats"); do "$1" "rate2-$i" rate2; done
+  "$1" offline offline
+  for i in $(seq "$repeats"); do "$1" "fanout-$i" fanout; done
+}
+
 start_havend "$data"
 block_begin
-havend_run online online
-for w in $sweep; do havend_run "sweep-$w" sweep "$w"; done
-havend_run rate rate
-for i in $(seq "$repeats"); do havend_run "rate2-$i" rate2; done
-havend_run offline offline
-for i in $(seq "$repeats"); do havend_run "fanout-$i" fanout; done
+load_runs havend_run
 read -r havend_other_cpu havend_wall <<<"$(block_end)"
 say "stopping havend (SIGTERM)"
 stop_server havend
@@ -318,12 +324,7 @@ mqtt_run() {  # NAME KIND [WINDOW]
 
 start_mosquitto "$work/mosquitto"
 block_begin
-mqtt_run online online
-for w in $sweep; do mqtt_run "sweep-$w" sweep "$w"; done
-mqtt_run rate rate
-for i in $(seq "$repeats"); do mqtt_run "rate2-$i" rate2; done
-mqtt_run offline offline
-for i in $(seq "$repeats"); do mqtt_run "fanout-$i" fanout; done
+load_runs mqtt_run
 read -r mosquitto_other_cpu mosquitto_wall <<<"$(block_end)"
 mosquitto_db=$(stat -c %s "$work/mosquitto/mosquitto.db" 2>/dev/null || echo 0)
 say "stopping mosquitto (SIGTERM; it writes its database)"
