@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <type_traits>
 
 #include "haven/crypto/verify.hpp"
 #include "haven/server/invite_token.hpp"
@@ -104,25 +105,30 @@ auto websocket_session<Stream>::on_strand(F f) {
 }
 
 template <class Stream>
+template <typename T, typename Fill>
+auto websocket_session<Stream>::answer(std::uint64_t id, Fill fill) {
+  return on_strand<T>([this, id, fill = std::move(fill)](store::result<T> done) mutable {
+    if (!done) return reply_store_error(id, done.error());
+    wire::ServerFrame out;
+    out.set_request_id(id);
+    if constexpr (std::is_void_v<T>)
+      fill(out);
+    else
+      fill(out, *done);
+    reply(out);
+  });
+}
+
+template <class Stream>
 auto websocket_session<Stream>::reply_sent(std::uint64_t id) {
-  return on_strand<std::vector<store::stored_envelope>>(
-      [this, id](store::result<std::vector<store::stored_envelope>> stored) {
-        if (!stored) return reply_store_error(id, stored.error());
-        wire::ServerFrame out;
-        out.set_request_id(id);
-        out.mutable_sent();
-        reply(out);
-      });
+  return answer<std::vector<store::stored_envelope>>(
+      id, [](wire::ServerFrame& out, const auto&) { out.mutable_sent(); });
 }
 
 template <class Stream>
 auto websocket_session<Stream>::reply_members(std::uint64_t id) {
-  return on_strand<std::uint32_t>([this, id](store::result<std::uint32_t> members) {
-    if (!members) return reply_store_error(id, members.error());
-    wire::ServerFrame out;
-    out.set_request_id(id);
-    out.mutable_group()->set_members(*members);
-    reply(out);
+  return answer<std::uint32_t>(id, [](wire::ServerFrame& out, std::uint32_t members) {
+    out.mutable_group()->set_members(members);
   });
 }
 
@@ -511,12 +517,8 @@ void websocket_session<Stream>::handle_upload_prekeys(std::uint64_t id,
       return reply_error(id, wire::ERROR_INVALID_ARGUMENT, "a one-time prekey has the wrong size");
 
   relay_.store.upload_prekeys(
-      *address_, r, on_strand<std::uint32_t>([this, id](store::result<std::uint32_t> held) {
-        if (!held) return reply_store_error(id, held.error());
-        wire::ServerFrame out;
-        out.set_request_id(id);
-        out.mutable_prekeys_uploaded()->set_one_time_stored(*held);
-        reply(out);
+      *address_, r, answer<std::uint32_t>(id, [](wire::ServerFrame& out, std::uint32_t held) {
+        out.mutable_prekeys_uploaded()->set_one_time_stored(held);
       }));
 }
 
@@ -529,12 +531,8 @@ void websocket_session<Stream>::handle_fetch_prekeys(std::uint64_t id,
     return reply_error(id, wire::ERROR_ACCESS_DENIED, "access denied");
   relay_.store.claim_prekeys(
       to_array<16>(r.mailbox_id()),
-      on_strand<wire::PrekeyBundle>([this, id](store::result<wire::PrekeyBundle> bundle) {
-        if (!bundle) return reply_store_error(id, bundle.error());
-        wire::ServerFrame out;
-        out.set_request_id(id);
-        *out.mutable_prekey_bundle() = std::move(*bundle);
-        reply(out);
+      answer<wire::PrekeyBundle>(id, [](wire::ServerFrame& out, wire::PrekeyBundle& bundle) {
+        *out.mutable_prekey_bundle() = std::move(bundle);
       }));
 }
 
@@ -586,14 +584,10 @@ void websocket_session<Stream>::handle_ack(std::uint64_t id, const wire::AckRequ
   });
   if (freed > 0) pump();
   relay_.store.ack(*address_, std::move(envelopes),
-                   on_strand<std::vector<std::uint64_t>>(
-                       [this, id](store::result<std::vector<std::uint64_t>> not_found) {
-                         if (!not_found) return reply_store_error(id, not_found.error());
-                         wire::ServerFrame out;
-                         out.set_request_id(id);
-                         out.mutable_acked()->mutable_not_found()->Add(not_found->begin(),
-                                                                       not_found->end());
-                         reply(out);
+                   answer<std::vector<std::uint64_t>>(
+                       id, [](wire::ServerFrame& out, const std::vector<std::uint64_t>& not_found) {
+                         out.mutable_acked()->mutable_not_found()->Add(not_found.begin(),
+                                                                       not_found.end());
                        }));
 }
 
@@ -667,12 +661,8 @@ void websocket_session<Stream>::handle_vault_store(std::uint64_t id, wire::Vault
   relay_.store.store_vault(address_->mailbox, to_array<16>(r.vault_id()),
                            std::move(*r.mutable_header()), to_array<32>(r.auth_verifier()),
                            std::move(*r.mutable_sealed()),
-                           on_strand<void>([this, id](store::result<void> stored) {
-                             if (!stored) return reply_store_error(id, stored.error());
-                             wire::ServerFrame out;
-                             out.set_request_id(id);
+                           answer<void>(id, [](wire::ServerFrame& out) {
                              out.mutable_vault_stored();
-                             reply(out);
                            }));
 }
 
@@ -706,11 +696,12 @@ void websocket_session<Stream>::handle_vault_open(std::uint64_t id,
         if (!opening) return reply_store_error(id, opening.error());
         if (!opening->opened) {
           spdlog::info("wrong vault passphrase ({} tries left)", opening->tries_left);
-          return reply_error(id, opening->tries_left > 0 ? wire::ERROR_AUTH_FAILED : wire::ERROR_NOT_FOUND,
-                             opening->tries_left > 0
-                                 ? "wrong passphrase; " + std::to_string(opening->tries_left) +
-                                       " tries left"
-                                 : std::string("wrong passphrase; the vault has been destroyed"));
+          if (opening->tries_left == 0)
+            return reply_error(id, wire::ERROR_NOT_FOUND,
+                               "wrong passphrase; the vault has been destroyed");
+          return reply_error(id, wire::ERROR_AUTH_FAILED,
+                             "wrong passphrase; " + std::to_string(opening->tries_left) +
+                                 " tries left");
         }
         wire::ServerFrame out;
         out.set_request_id(id);

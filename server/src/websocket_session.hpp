@@ -115,6 +115,11 @@ class websocket_session final : public session,
   template <typename T, typename F>
   auto on_strand(F f);
   void request_finished();
+  // A completion that answers request `id`: a store error as an Error,
+  // a result with the reply that `fill(frame, value)` (`fill(frame)` for
+  // void) makes.
+  template <typename T, typename Fill>
+  auto answer(std::uint64_t id, Fill fill);
   // Completions that answer with SendReply, and with GroupReply.
   auto reply_sent(std::uint64_t id);
   auto reply_members(std::uint64_t id);
