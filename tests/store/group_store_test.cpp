@@ -256,7 +256,7 @@ TEST_CASE("a group holds at most max_group_members", "[store][group]") {
   REQUIRE(update(f, a, {{d, false}}, {b}) == 3U);  // removals count too
 }
 
-TEST_CASE("a member whose queue is full misses a group message; the others get it",
+TEST_CASE("a member whose queue is full misses a group message, and the others get it",
           "[store][group]") {
   group_fixture f(2);
   REQUIRE(f.send(f.bob, 1).has_value());

@@ -89,7 +89,7 @@ TEST_CASE("an ack deletes only the envelope it names", "[store]") {
   CHECK(f.db->read_queue(dev, 0, 10)->size() == 1);
 }
 
-TEST_CASE("one ack deletes a batch; the ones not there are named, the rest go", "[store]") {
+TEST_CASE("one ack deletes a batch: the ones not there are named, the rest go", "[store]") {
   fixture f(4);
   auto m = f.make_account();
   for (std::uint8_t i = 1; i <= 4; ++i) REQUIRE(f.send(m, i).has_value());
