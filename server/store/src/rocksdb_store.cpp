@@ -389,29 +389,28 @@ class rocksdb_store final : public store {
                                 write_context& ctx) -> result<std::vector<std::uint64_t>> {
       auto counter = load_counter(ctx, device);
       if (!counter) return std::unexpected(counter.error());
-      // Every entry is read before any is deleted, so a refusal changes nothing.
+      // Every entry is read before any is deleted; a refusal midway is taken
+      // back with the rest of the job (end_job).
       std::vector<std::string> entry_keys;
       entry_keys.reserve(envelopes.size());
       for (const auto& e : envelopes) entry_keys.push_back(keys::queue_entry(device, e.seq));
       auto stored = entries_at(ctx, **counter, entry_keys);
       if (!stored) return std::unexpected(stored.error());
       std::vector<std::uint64_t> not_found;
-      std::vector<std::size_t> found;
+      bool removed_any = false;
       for (std::size_t i = 0; i < envelopes.size(); ++i) {
         const auto& facts = (*stored)[i];
-        const bool named = facts && facts->id == envelopes[i].id &&
-                           std::ranges::none_of(found, [&](std::size_t j) {
-                             return entry_keys[j] == entry_keys[i];
-                           });
-        if (named)
-          found.push_back(i);
-        else
+        // A seq named twice finds its entry deleted the second time.
+        if (!facts || facts->id != envelopes[i].id ||
+            deleted_entries_.contains(entry_key_of(entry_keys[i]))) {
           not_found.push_back(envelopes[i].seq);
-      }
-      for (auto i : found)
-        if (auto removed = remove_entry(ctx, **counter, entry_keys[i], *(*stored)[i]); !removed)
+          continue;
+        }
+        if (auto removed = remove_entry(ctx, **counter, entry_keys[i], *facts); !removed)
           return std::unexpected(removed.error());
-      if (!found.empty()) counter_changed(device, **counter);
+        removed_any = true;
+      }
+      if (removed_any) counter_changed(device, **counter);
       return not_found;
     }, false);
   }
