@@ -214,6 +214,7 @@ class rocksdb_store final : public store {
     if (id.size() != server_id_.size()) return std::unexpected(make_error_code(errc::corrupt));
     server_id_ = to_array<16>(id);
     writer_ = std::thread([this] { writer_loop(); });
+    syncer_ = std::thread([this] { syncer_loop(); });
     return {};
   }
 
@@ -657,6 +658,7 @@ class rocksdb_store final : public store {
     }
     wake_.notify_all();
     if (writer_.joinable()) writer_.join();
+    if (syncer_.joinable()) syncer_.join();
     std::lock_guard lock(mutex_);
     closed_ = true;
     for (auto* handle : cf_)
@@ -784,7 +786,7 @@ class rocksdb_store final : public store {
       {
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [&] { return !jobs_.empty() || closing_; });
-        if (jobs_.empty()) return;  // closing and drained
+        if (jobs_.empty()) return hand_over_last();  // closing and drained
         const auto n = std::min(jobs_.size(), options_.max_batch_requests);
         std::move(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(n),
                   std::back_inserter(group));
@@ -794,9 +796,9 @@ class rocksdb_store final : public store {
       // No count is changed between batches, so dropping them loses nothing.
       if (body_refs_.size() > k_cached_body_refs) body_refs_.clear();
       if (entries_.size() > k_cached_entries) entries_.clear();
-      if (needs_resume_) {
+      if (needs_resume_.exchange(false) && !db_->Resume().ok()) {
         // After a failed write RocksDB refuses writes until resumed.
-        needs_resume_ = !db_->Resume().ok();
+        needs_resume_ = true;
       }
       rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, true);
       write_context ctx{db_.get(), batch, cf_};
@@ -823,22 +825,59 @@ class rocksdb_store final : public store {
       }
       remember_entries();
       // Readable now: push before the sync, so delivery does not wait for
-      // the disk. Requests that arrive meanwhile form the next batch.
-      bool needs_sync = false;
-      for (auto& p : prepared) {
+      // the disk.
+      for (auto& p : prepared)
         if (p.written) p.written();
-        needs_sync = needs_sync || p.needs_sync;
+      hand_to_syncer(std::move(prepared));
+    }
+  }
+
+  // The sync thread makes written batches durable and completes them, in
+  // the order written, while the writer goes on: a request that comes
+  // during a sync is written and pushed at once, not after that sync (a
+  // sync that stalls for milliseconds held up every delivery behind it).
+  // One sync covers every batch written before it began.
+  void hand_to_syncer(std::vector<prepared_job> batch) {
+    {
+      std::lock_guard lock(sync_mutex_);
+      written_batches_.push_back(std::move(batch));
+    }
+    sync_wake_.notify_one();
+  }
+
+  void hand_over_last() {
+    {
+      std::lock_guard lock(sync_mutex_);
+      writer_done_ = true;
+    }
+    sync_wake_.notify_one();
+  }
+
+  void syncer_loop() {
+    std::vector<std::vector<prepared_job>> batches;
+    for (;;) {
+      {
+        std::unique_lock lock(sync_mutex_);
+        sync_wake_.wait(lock, [&] { return !written_batches_.empty() || writer_done_; });
+        if (written_batches_.empty()) return;  // the writer has stopped and all are done
+        batches.swap(written_batches_);
       }
+      bool needs_sync = false;
+      for (const auto& batch : batches)
+        for (const auto& p : batch) needs_sync = needs_sync || p.needs_sync;
       std::error_code sync_error;
       if (needs_sync && options_.sync) {
         if (auto s = db_->SyncWAL(); !s.ok()) {
-          // The batch is in the memtable and may reach the disk later; the
-          // senders are told it failed, and a retry is dropped as a duplicate.
+          // The batches are in the memtable and may reach the disk later;
+          // the senders are told they failed, and a retry is dropped as a
+          // duplicate.
           sync_error = to_error(s);
           needs_resume_ = needs_our_resume(s);
         }
       }
-      for (auto& p : prepared) p.finish(p.needs_sync ? sync_error : std::error_code());
+      for (auto& batch : batches)
+        for (auto& p : batch) p.finish(p.needs_sync ? sync_error : std::error_code());
+      batches.clear();
     }
   }
 
@@ -1172,6 +1211,14 @@ class rocksdb_store final : public store {
   bool closed_ = false;
   std::thread writer_;
 
+  std::mutex sync_mutex_;
+  std::condition_variable sync_wake_;
+  std::vector<std::vector<prepared_job>> written_batches_;  // waiting for the sync thread
+  bool writer_done_ = false;
+  std::thread syncer_;
+  // Set by either thread after a failed write or sync; the writer resumes.
+  std::atomic<bool> needs_resume_{false};
+
   // Writer thread only.
   std::unordered_map<std::string, queue_counter> counters_;
   std::vector<std::string> changed_counters_;  // keys in counters_
@@ -1186,7 +1233,6 @@ class rocksdb_store final : public store {
   std::unordered_set<entry_key, entry_key_hash> deleted_entries_;  // by this batch
   job_undo undo_;
   std::unordered_map<mailbox_id, AccountRecord, id_hash> accounts_;
-  bool needs_resume_ = false;
 };
 
 }  // namespace

@@ -4,10 +4,12 @@
 //
 // Reads are synchronous and thread-safe. Every change goes through one
 // writer thread that group-commits: the changes of all requests waiting at
-// that moment go into one batch and one WAL write, then one WAL sync, then
-// each request's completion runs (on the writer thread; post it elsewhere
-// for real work). A completion that reports success means the change is
-// durable. Changes are readable from the write on, before the sync.
+// that moment go into one batch and one WAL write. A sync thread then syncs
+// the WAL, once for every batch written meanwhile, and runs each request's
+// completion (on the sync thread; post it elsewhere for real work), while
+// the writer goes on with the next batch. A completion that reports success
+// means the change is durable. Changes are readable from the write on,
+// before the sync.
 // Read-modify-write requests (claiming a one-time prekey, using an invite)
 // see earlier requests of the same batch, so each is applied exactly once.
 // A request that fails changes nothing, even if it fails midway through
@@ -189,7 +191,7 @@ class store {
   [[nodiscard]] virtual result<vault_header_info> find_vault(const vault_id& id,
                                                              std::uint32_t max_failures) = 0;
 
-  // ---- changes (group-committed; `done` runs on the writer thread)
+  // ---- changes (group-committed; `done` runs on the sync thread)
 
   // Stores one envelope per device with the next sequence number of each
   // device's queue. Fails as a whole (nothing stored) with unknown_device,
