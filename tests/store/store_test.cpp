@@ -219,11 +219,12 @@ TEST_CASE("a send that comes while another syncs is written and pushed before th
   auto first = first_done.get_future();
   const bool first_done_before_sync =
       first.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-  const auto readable_during_sync = f.db->read_queue({m, 1}, 0, 10)->size();
-  fs->release();
+  const auto queued = f.db->read_queue({m, 1}, 0, 10);
+  fs->release();  // before any check: a failed REQUIRE would leave the store's close held
+  REQUIRE(queued.has_value());
 
   CHECK(pushed_during_sync);
-  CHECK(readable_during_sync == 2);
+  CHECK(queued->size() == 2);  // both readable while the first one's sync was held
   CHECK_FALSE(first_done_before_sync);  // done still means durable
   CHECK(first.get().has_value());
   CHECK(second_done.get_future().get().has_value());

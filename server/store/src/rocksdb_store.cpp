@@ -786,7 +786,7 @@ class rocksdb_store final : public store {
       {
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [&] { return !jobs_.empty() || closing_; });
-        if (jobs_.empty()) return hand_over_last();  // closing and drained
+        if (jobs_.empty()) return stop_syncer();  // closing and drained
         const auto n = std::min(jobs_.size(), options_.max_batch_requests);
         std::move(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(n),
                   std::back_inserter(group));
@@ -845,7 +845,8 @@ class rocksdb_store final : public store {
     sync_wake_.notify_one();
   }
 
-  void hand_over_last() {
+  // The sync thread completes what it was handed, then ends.
+  void stop_syncer() {
     {
       std::lock_guard lock(sync_mutex_);
       writer_done_ = true;
