@@ -236,7 +236,8 @@ void websocket_session<Stream>::do_read() {
         spdlog::debug("connection closed: {}", event.error().reason);
       reading_ = false;
       read_done_ = true;
-      buffer_.consume(buffer_.size());
+      buffer_.clear();
+      buffer_.shrink_to_fit();
       return close_when_flushed(event.error().code, event.error().reason);
     }
     if (event->kind == ws::event::need_more) {
@@ -270,6 +271,12 @@ void websocket_session<Stream>::do_read() {
     if (!go_on) break;
   }
   reading_ = false;
+  // Nothing is read after the client's close frame: its buffer goes now,
+  // not once the close handshake and the teardown are over.
+  if (read_done_) {
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+  }
 }
 
 template <class Stream>

@@ -31,14 +31,6 @@ struct hostile_fixture {
     std::ofstream(dir.path() / "c.toml") << toml;
   }
 
-  // Resident memory of havend, in KiB.
-  long rss_kib() const {
-    std::ifstream status("/proc/" + std::to_string(havend.pid()) + "/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-  }
-
   // The accounts are registered from an address the tests leave alone.
   void start_with(std::initializer_list<test_device*> devices) {
     start_with_accounts(havend, devices, "127.0.0.2");
@@ -76,7 +68,7 @@ TEST_CASE("a client that never reads holds little memory and is closed", "[hosti
       "sends_per_mailbox = { per_second = 100000, burst = 100000 }\n");
   test_device sender, sink, bystander;
   f.start_with({&sender, &sink, &bystander});
-  const long rss_before = f.rss_kib();
+  const long rss_before = f.havend.rss_kib();
 
   SECTION("pushes to a reader that stopped reading") {
     // The sink logs in and stops reading: pushes pause at half the outbound
@@ -89,7 +81,7 @@ TEST_CASE("a client that never reads holds little memory and is closed", "[hosti
     for (int i = 0; i < 200; ++i)
       REQUIRE(fast.request(test_device::send_frame(sink, big)).has_sent());
     f.bystander_is_served(bystander);
-    const long rss_after = f.rss_kib();
+    const long rss_after = f.havend.rss_kib();
     WARN("havend RSS " << rss_before << " KiB before, " << rss_after
                        << " KiB after 24 MB queued for a stuck reader");
     check_memory_growth(rss_after - rss_before);
@@ -124,7 +116,7 @@ TEST_CASE("a client that floods requests and never reads the replies is cut off"
   hostile_fixture f("[limits]\noutbound_buffer_bytes = 65536\n");
   test_device sink, bystander;
   f.start_with({&sink, &bystander});
-  const long rss_before = f.rss_kib();
+  const long rss_before = f.havend.rss_kib();
   // The default receive buffer: a shrunken one on loopback makes the kernel
   // drop in-window segments (pruning), both directions then crawl on
   // retransmit backoff, and the idle timeout closes us before the cap does.
@@ -145,7 +137,7 @@ TEST_CASE("a client that floods requests and never reads the replies is cut off"
   CHECK(cut_off);
   f.bystander_is_served(bystander);
   CHECK(f.havend.log().find("reader too slow") != std::string::npos);
-  check_memory_growth(f.rss_kib() - rss_before);
+  check_memory_growth(f.havend.rss_kib() - rss_before);
 }
 
 TEST_CASE("a connection flood from one address is cut off, and other addresses are served",

@@ -234,6 +234,14 @@ class havend_process {
   [[nodiscard]] bool running() const { return pid_ > 0; }
   [[nodiscard]] pid_t pid() const { return pid_; }
 
+  // Resident memory, in KiB.
+  [[nodiscard]] long rss_kib() const {
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+  }
+
  private:
   unsigned short start_on_port(const std::vector<std::string>& env) {
     std::vector<std::string> argv{binary(), "--port", std::to_string(port_->port()),
