@@ -5,7 +5,7 @@
 # MQTT broker from Debian, persistence on) under load of the same shape,
 # plus the ceiling of RocksDB itself on the same disk, and writes the
 # "## Relay" section of docs/BENCHMARKS.md (other sections are kept) and
-# the plots in docs/bench/. Takes about two and a half minutes on a 2-core machine.
+# the plots in docs/bench/. Takes about three minutes on a 2-core machine.
 #
 #   1. RocksDB ceiling: db_bench, 1 KiB values, synced WAL: one put per
 #      write, batches of 64 and of 256.
