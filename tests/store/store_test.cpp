@@ -121,12 +121,16 @@ TEST_CASE("one ack deletes a batch: the ones not there are named, the rest go", 
 namespace {
 
 // A file system whose write-ahead log syncs wait at a gate while it is
-// held, so a test can keep one batch's sync going and watch the store.
+// held, so a test can keep one batch's sync going and watch the store; it
+// can also refuse the log's appends, to fail the next batch's write.
 class held_sync_fs : public rocksdb::FileSystemWrapper {
  public:
   explicit held_sync_fs(const std::shared_ptr<rocksdb::FileSystem>& base)
       : FileSystemWrapper(base) {}
   const char* Name() const override { return "HeldSyncFS"; }
+
+  std::atomic<bool> refuse_appends{false};
+  std::atomic<int> refused{0};  // appends refused so far
 
   void hold() {
     std::lock_guard lock(mutex_);
@@ -155,6 +159,11 @@ class held_sync_fs : public rocksdb::FileSystemWrapper {
   }
 
  private:
+  rocksdb::IOStatus refuse() {
+    ++refused;
+    return rocksdb::IOStatus::IOError("refused (test)");
+  }
+
   void pass_gate() {
     std::unique_lock lock(mutex_);
     ++waiting_;
@@ -177,6 +186,17 @@ class held_sync_fs : public rocksdb::FileSystemWrapper {
       fs_.pass_gate();
       return target()->Fsync(options, dbg);
     }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             rocksdb::IODebugContext* dbg) override {
+      if (fs_.refuse_appends) return fs_.refuse();
+      return target()->Append(data, options, dbg);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             const rocksdb::DataVerificationInfo& info,
+                             rocksdb::IODebugContext* dbg) override {
+      if (fs_.refuse_appends) return fs_.refuse();
+      return target()->Append(data, options, info, dbg);
+    }
 
    private:
     held_sync_fs& fs_;
@@ -188,28 +208,36 @@ class held_sync_fs : public rocksdb::FileSystemWrapper {
   int waiting_ = 0;
 };
 
+// A store on a held_sync_fs, with one account.
+struct held_sync_fixture {
+  std::shared_ptr<held_sync_fs> fs = std::make_shared<held_sync_fs>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);  // outlives the store
+  fixture f;
+  mailbox_id m;
+  held_sync_fixture() {
+    f.opts.env = env.get();
+    f.reopen();
+    m = f.make_account();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a send that comes while another syncs is written and pushed before that sync ends",
           "[store]") {
-  auto fs = std::make_shared<held_sync_fs>(rocksdb::FileSystem::Default());
-  auto env = rocksdb::NewCompositeEnv(fs);  // outlives the store below
-  fixture f;
-  f.opts.env = env.get();
-  f.reopen();
-  auto m = f.make_account();
+  held_sync_fixture h;
   using stored = result<std::vector<stored_envelope>>;
 
-  fs->hold();
+  h.fs->hold();
   std::promise<stored> first_done;
-  f.db->enqueue(m, filled<16>(1), {{1, "sealed-1"}}, k_now,
-                [&](stored r) { first_done.set_value(std::move(r)); });
-  fs->wait_for_held_sync();  // the first send's sync has begun and waits
+  h.f.db->enqueue(h.m, filled<16>(1), {{1, "sealed-1"}}, k_now,
+                  [&](stored r) { first_done.set_value(std::move(r)); });
+  h.fs->wait_for_held_sync();  // the first send's sync has begun and waits
 
   std::promise<void> second_written;
   std::promise<stored> second_done;
-  f.db->enqueue(
-      m, filled<16>(2), {{1, "sealed-2"}}, k_now,
+  h.f.db->enqueue(
+      h.m, filled<16>(2), {{1, "sealed-2"}}, k_now,
       [&](stored r) { second_done.set_value(std::move(r)); },
       [&](const std::vector<stored_envelope>&) { second_written.set_value(); });
   // Not a timing check: a writer that syncs in line never gets here while
@@ -219,8 +247,8 @@ TEST_CASE("a send that comes while another syncs is written and pushed before th
   auto first = first_done.get_future();
   const bool first_done_before_sync =
       first.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-  const auto queued = f.db->read_queue({m, 1}, 0, 10);
-  fs->release();  // before any check: a failed REQUIRE would leave the store's close held
+  const auto queued = h.f.db->read_queue({h.m, 1}, 0, 10);
+  h.fs->release();  // before any check: a failed REQUIRE would leave the store's close held
   REQUIRE(queued.has_value());
 
   CHECK(pushed_during_sync);
@@ -228,6 +256,35 @@ TEST_CASE("a send that comes while another syncs is written and pushed before th
   CHECK_FALSE(first_done_before_sync);  // done still means durable
   CHECK(first.get().has_value());
   CHECK(second_done.get_future().get().has_value());
+}
+
+// Completions run in the order written, a failed batch's too: one whose
+// write fails while the batch before it still syncs is answered after it.
+TEST_CASE("a batch whose write fails is completed after the batch written before it", "[store]") {
+  held_sync_fixture h;
+  using stored = result<std::vector<stored_envelope>>;
+  std::mutex mutex;
+  std::vector<std::pair<int, bool>> completed;  // (send, succeeded), in the order completed
+  const auto record = [&](int send) {
+    return [&, send](stored r) {
+      std::lock_guard lock(mutex);
+      completed.emplace_back(send, r.has_value());
+    };
+  };
+
+  h.fs->hold();
+  h.f.db->enqueue(h.m, filled<16>(1), {{1, "sealed-1"}}, k_now, record(1));
+  h.fs->wait_for_held_sync();  // the first send is written; its sync waits
+  h.fs->refuse_appends = true;
+  h.f.db->enqueue(h.m, filled<16>(2), {{1, "sealed-2"}}, k_now, record(2));
+  while (h.fs->refused == 0) std::this_thread::yield();  // the second write has failed
+  h.fs->release();
+  h.f.db->close();  // every completion has run
+  h.fs->refuse_appends = false;
+
+  REQUIRE(completed.size() == 2);
+  CHECK(completed[0].first == 1);
+  CHECK(completed[1] == std::pair(2, false));
 }
 
 TEST_CASE("acks and expiry in one batch delete each envelope once", "[store]") {

@@ -819,7 +819,7 @@ class rocksdb_store final : public store {
           deleted_entries_.clear();
           accounts_.clear();  // and accounts it created
           needs_resume_ = needs_our_resume(s);
-          for (auto& p : prepared) p.finish(to_error(s));
+          hand_to_syncer({std::move(prepared), to_error(s)});
           continue;
         }
       }
@@ -828,7 +828,7 @@ class rocksdb_store final : public store {
       // the disk.
       for (auto& p : prepared)
         if (p.written) p.written();
-      hand_to_syncer(std::move(prepared));
+      hand_to_syncer({std::move(prepared), {}});
     }
   }
 
@@ -836,8 +836,13 @@ class rocksdb_store final : public store {
   // the order written, while the writer goes on: a request that comes
   // during a sync is written and pushed at once, not after that sync (a
   // sync that stalls for milliseconds held up every delivery behind it).
-  // One sync covers every batch written before it began.
-  void hand_to_syncer(std::vector<prepared_job> batch) {
+  // One sync covers every batch written before it began. A batch whose
+  // write failed is completed with that error, in its turn.
+  struct written_batch {
+    std::vector<prepared_job> jobs;
+    std::error_code write_error;
+  };
+  void hand_to_syncer(written_batch batch) {
     {
       std::lock_guard lock(sync_mutex_);
       written_batches_.push_back(std::move(batch));
@@ -855,7 +860,7 @@ class rocksdb_store final : public store {
   }
 
   void syncer_loop() {
-    std::vector<std::vector<prepared_job>> batches;
+    std::vector<written_batch> batches;
     for (;;) {
       {
         std::unique_lock lock(sync_mutex_);
@@ -865,7 +870,8 @@ class rocksdb_store final : public store {
       }
       bool needs_sync = false;
       for (const auto& batch : batches)
-        for (const auto& p : batch) needs_sync = needs_sync || p.needs_sync;
+        for (const auto& p : batch.jobs)
+          needs_sync = needs_sync || (p.needs_sync && !batch.write_error);
       std::error_code sync_error;
       if (needs_sync && options_.sync) {
         if (auto s = db_->SyncWAL(); !s.ok()) {
@@ -877,7 +883,10 @@ class rocksdb_store final : public store {
         }
       }
       for (auto& batch : batches)
-        for (auto& p : batch) p.finish(p.needs_sync ? sync_error : std::error_code());
+        for (auto& p : batch.jobs)
+          p.finish(batch.write_error ? batch.write_error
+                   : p.needs_sync    ? sync_error
+                                     : std::error_code());
       batches.clear();
     }
   }
@@ -1214,7 +1223,7 @@ class rocksdb_store final : public store {
 
   std::mutex sync_mutex_;
   std::condition_variable sync_wake_;
-  std::vector<std::vector<prepared_job>> written_batches_;  // waiting for the sync thread
+  std::vector<written_batch> written_batches_;  // waiting for the sync thread
   bool writer_done_ = false;
   std::thread syncer_;
   // Set by either thread after a failed write or sync; the writer resumes.

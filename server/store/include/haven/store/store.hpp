@@ -6,10 +6,10 @@
 // writer thread that group-commits: the changes of all requests waiting at
 // that moment go into one batch and one WAL write. A sync thread then syncs
 // the WAL, once for every batch written meanwhile, and runs each request's
-// completion (on the sync thread, or the writer's if the write failed; post
-// it elsewhere for real work), while the writer goes on with the next
-// batch. A completion that reports success means the change is durable.
-// Changes are readable from the write on, before the sync.
+// completion, in the order written (post it elsewhere for real work), while
+// the writer goes on with the next batch. A completion that reports success
+// means the change is durable. Changes are readable from the write on,
+// before the sync.
 // Read-modify-write requests (claiming a one-time prekey, using an invite)
 // see earlier requests of the same batch, so each is applied exactly once.
 // A request that fails changes nothing, even if it fails midway through
