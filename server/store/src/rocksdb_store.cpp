@@ -2,6 +2,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
@@ -62,6 +63,18 @@ constexpr std::size_t k_cached_accounts = 16'384;
 constexpr std::size_t k_cached_access_keys = 65'536;  // about 5 MiB
 constexpr std::size_t k_cached_body_refs = 65'536;     // about 5 MiB
 constexpr std::size_t k_cached_entries = 65'536;       // about 8 MiB
+
+// RocksDB counts every key comparison and skipped key in a thread-local
+// context unless the thread says not to: 4 % of havend's CPU in a group
+// fan-out, for counts nothing here reads. Called by the threads that use
+// the database most: the writer, and those that read queues.
+void no_perf_counts() {
+  thread_local const bool off = [] {
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+    return true;
+  }();
+  (void)off;
+}
 
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(std::string_view s) {
@@ -249,6 +262,7 @@ class rocksdb_store final : public store {
   result<std::vector<queued_envelope>> read_queue(const device_address& device,
                                                   std::uint64_t after_seq, std::size_t limit,
                                                   std::size_t max_bytes) override {
+    no_perf_counts();
     std::vector<queued_envelope> out;
     std::size_t bytes = 0;
     const std::string prefix = keys::queue_prefix(device);
@@ -781,6 +795,7 @@ class rocksdb_store final : public store {
   }
 
   void writer_loop() {
+    no_perf_counts();
     std::vector<job> group;
     for (;;) {
       {
