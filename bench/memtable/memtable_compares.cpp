@@ -1,8 +1,8 @@
 // memtable_compares: how many key comparisons a memtable insert costs in
 // the write pattern of a group fan-out, on the RocksDB that havend links.
 //
-// Writes queue entries as havend's store does (20-byte device prefix, 8-byte
-// seq, 49-byte group reference; the same insert hint per prefix): in each
+// Writes queue entries as havend's store does (its keys and group
+// references, keys.hpp, and the same insert hint per device prefix): in each
 // batch, --per-batch group messages reach every one of --devices devices,
 // and (--acks) each device's entries of the batch before are deleted with
 // SingleDelete. A comparator that counts its calls on the writing thread
@@ -23,6 +23,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "keys.hpp"  // havend's key layout (server/store/src)
 
 namespace {
 
@@ -46,10 +48,6 @@ class counting_comparator final : public rocksdb::Comparator {
  private:
   const rocksdb::Comparator* base_ = rocksdb::BytewiseComparator();
 };
-
-void put_be(std::string& out, std::uint64_t value, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
-}
 
 }  // namespace
 
@@ -77,7 +75,8 @@ int main(int argc, char** argv) {
   options.comparator = &comparator;
   options.write_buffer_size = 16 << 20;  // as havend's queue family
   if (hint)
-    options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(20));
+    options.memtable_insert_with_hint_prefix_extractor.reset(
+        rocksdb::NewFixedPrefixTransform(haven::store::keys::queue_prefix_size));
   std::filesystem::remove_all(directory);
   rocksdb::DB* raw = nullptr;
   if (auto s = rocksdb::DB::Open(options, directory, &raw); !s.ok()) {
@@ -87,17 +86,15 @@ int main(int argc, char** argv) {
   const std::unique_ptr<rocksdb::DB> db(raw);
 
   std::mt19937_64 random(1);
-  std::vector<std::string> prefixes(devices);
-  for (auto& prefix : prefixes) {
-    for (int i = 0; i < 16; ++i) prefix.push_back(static_cast<char>(random()));
-    put_be(prefix, 1, 4);
+  std::vector<haven::store::device_address> addresses(devices);
+  for (auto& address : addresses) {
+    for (auto& byte : address.mailbox) byte = static_cast<std::uint8_t>(random());
+    address.device = 1;
   }
   const auto key = [&](std::size_t device, std::uint64_t seq) {
-    std::string k = prefixes[device];
-    put_be(k, seq, 8);
-    return k;
+    return haven::store::keys::queue_entry(addresses[device], seq);
   };
-  const std::string reference(49, '\0');
+  const std::string reference = haven::store::keys::group_ref{}.encode();
   rocksdb::WriteOptions write_options;
   write_options.disableWAL = true;
   std::uint64_t puts = 0;
