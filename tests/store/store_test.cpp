@@ -277,11 +277,15 @@ TEST_CASE("a batch whose write fails is completed after the batch written before
   h.fs->wait_for_held_sync();  // the first send is written; its sync waits
   h.fs->refuse_appends = true;
   h.f.db->enqueue(h.m, filled<16>(2), {{1, "sealed-2"}}, k_now, record(2));
-  while (h.fs->refused == 0) std::this_thread::yield();  // the second write has failed
-  h.fs->release();
+  // Until the second write has failed; the bound only ends a hang.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (h.fs->refused == 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::yield();
+  h.fs->release();  // before any check, as above
   h.f.db->close();  // every completion has run
   h.fs->refuse_appends = false;
 
+  REQUIRE(h.fs->refused > 0);
   REQUIRE(completed.size() == 2);
   CHECK(completed[0].first == 1);
   CHECK(completed[1] == std::pair(2, false));
