@@ -195,8 +195,12 @@ class connection : public std::enable_shared_from_this<connection> {
   bool registering_ = true;
 
   const std::string token_;
-  const crypto::signing_key identity_ = crypto::signing_key::generate(crypto::system_random());
-  crypto::signing_key key_;
+  // The device key's seed; the key is made from it for each log-in. A
+  // signing_key lives in guarded sodium_malloc memory (four memory mappings),
+  // and 20,000 idle connections holding theirs would pass vm.max_map_count
+  // (65,530): beyond it libsodium's guard pages silently fail, and then
+  // sodium_malloc does (std::bad_alloc). These are throwaway bench accounts.
+  const std::string key_seed_;
   const std::string dh_key_ = random_bytes(32);
   bool registered_ = false;  // the account exists: log in, do not register
 
@@ -288,17 +292,21 @@ class bench {
 
 // ---------------------------------------------------------------- connection
 
-crypto::signing_key key_for(const credentials& who) {
-  if (who.seed.size() != 32) return crypto::signing_key::generate(crypto::system_random());
-  const auto seed = crypto::bytes_of(who.seed);
-  return crypto::signing_key::from_seed(std::span<const std::uint8_t, 32>(seed.data(), 32));
+crypto::signing_key key_from_seed(const std::string& seed) {
+  const auto bytes = crypto::bytes_of(seed);
+  return crypto::signing_key::from_seed(std::span<const std::uint8_t, 32>(bytes.data(), 32));
 }
 
 connection::connection(bench& b, net::io_context& ioc, std::size_t i, credentials who)
-    : index(i), mailbox(who.mailbox),
-      access_key(who.access_key.empty() ? random_bytes(32) : who.access_key), bench_(b),
-      strand_(net::make_strand(ioc)), token_(std::move(who.token)), key_(key_for(who)),
-      registered_(!who.mailbox.empty()), pace_timer_(strand_) {}
+    : index(i),
+      mailbox(who.mailbox),
+      access_key(who.access_key.empty() ? random_bytes(32) : who.access_key),
+      bench_(b),
+      strand_(net::make_strand(ioc)),
+      token_(std::move(who.token)),
+      key_seed_(who.seed.size() == 32 ? who.seed : random_bytes(32)),
+      registered_(!who.mailbox.empty()),
+      pace_timer_(strand_) {}
 
 void connection::fail(const std::string& what) {
   bench_.fail("connection " + std::to_string(index) + ": " + what);
@@ -434,22 +442,24 @@ void connection::on_challenge(const wire::AuthChallenge& c) {
   f.set_request_id(k_login_ids | 1);
   const auto server_id = crypto::bytes_of(c.server_id());
   const auto nonce = crypto::bytes_of(c.nonce());
+  const auto key = key_from_seed(key_seed_);
   if (registering_) {
+    const auto identity = crypto::signing_key::generate(crypto::system_random());
     auto* r = f.mutable_register_();
     r->set_invite_token(token_);
-    r->mutable_identity()->set_signing_key(as_string(identity_.public_key()));
+    r->mutable_identity()->set_signing_key(as_string(identity.public_key()));
     r->mutable_identity()->set_dh_key(dh_key_);
     r->mutable_identity()->set_dh_key_signature(as_string(
-        identity_.sign(crypto::bytes_of(crypto::identity_dh_message(crypto::bytes_of(dh_key_))))));
-    r->set_device_signing_key(as_string(key_.public_key()));
+        identity.sign(crypto::bytes_of(crypto::identity_dh_message(crypto::bytes_of(dh_key_))))));
+    r->set_device_signing_key(as_string(key.public_key()));
     r->set_access_key(access_key);
-    r->set_signature(as_string(
-        key_.sign(crypto::bytes_of(crypto::register_message(server_id, nonce, token_)))));
+    r->set_signature(
+        as_string(key.sign(crypto::bytes_of(crypto::register_message(server_id, nonce, token_)))));
   } else {
     auto* a = f.mutable_auth();
     a->set_mailbox_id(mailbox);
     a->set_device_id(1);
-    a->set_signature(as_string(key_.sign(crypto::bytes_of(crypto::auth_message(server_id, nonce)))));
+    a->set_signature(as_string(key.sign(crypto::bytes_of(crypto::auth_message(server_id, nonce)))));
   }
   write(std::make_shared<const std::string>(f.SerializeAsString()));
 }
