@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -718,9 +719,23 @@ class rocksdb_store final : public store {
   };
   // A queue entry's key (keys::queue_entry) as a map key.
   using entry_key = std::array<char, keys::queue_key_size>;
+  // libstdc++ keeps no hash codes for a noexcept hash like this, so a lookup
+  // hashes each node it passes as well as the key: std::hash of the 28
+  // bytes was 9 % of the writer's samples in a fan-out. The server picks
+  // mailbox ids (at random), device ids and sequence numbers, so mixing
+  // the key's words is hash enough.
   struct entry_key_hash {
     std::size_t operator()(const entry_key& k) const noexcept {
-      return std::hash<std::string_view>()({k.data(), k.size()});
+      static_assert(keys::queue_key_size == 28);  // words at 0, 8, 16 and 20
+      const auto word = [&](std::size_t at) {
+        std::uint64_t w;
+        std::memcpy(&w, k.data() + at, sizeof w);
+        return w;
+      };
+      std::uint64_t h = word(0) ^ (word(8) * 0x9e3779b97f4a7c15);
+      h = (h ^ (h >> 29) ^ word(16)) * 0xbf58476d1ce4e5b9;
+      h = (h ^ (h >> 32) ^ word(20)) * 0x94d049bb133111eb;
+      return h ^ (h >> 31);
     }
   };
   static entry_key entry_key_of(std::string_view key) {
