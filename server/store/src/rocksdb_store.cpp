@@ -64,7 +64,8 @@ constexpr std::size_t k_cached_accounts = 16'384;
 constexpr std::size_t k_cached_access_keys = 65'536;  // about 5 MiB
 constexpr std::size_t k_cached_body_refs = 65'536;     // about 5 MiB
 constexpr std::size_t k_cached_entries = 65'536;       // about 8 MiB
-constexpr std::size_t k_cached_groups = 256;           // at most 25 MiB, if all had 1,000 members
+// Group records: members held at most (about 100 bytes each, 25 MiB).
+constexpr std::size_t k_cached_group_members = 262'144;
 
 // RocksDB counts every key comparison and skipped key in a thread-local
 // context unless the thread says not to: 4 % of havend's CPU in a group
@@ -826,7 +827,9 @@ class rocksdb_store final : public store {
         jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(n));
       }
       if (accounts_.size() > k_cached_accounts) accounts_.clear();
-      if (groups_.size() > k_cached_groups) groups_.clear();
+      if (groups_.size() >
+          k_cached_group_members / std::max<std::size_t>(options_.max_group_members, 1))
+        groups_.clear();
       // No count is changed between batches, so dropping them loses nothing.
       if (body_refs_.size() > k_cached_body_refs) body_refs_.clear();
       if (entries_.size() > k_cached_entries) entries_.clear();
@@ -1184,7 +1187,7 @@ class rocksdb_store final : public store {
     return ctx.record<GroupRecord>(f_groups, keys::view(group), errc::not_member);
   }
   // The writer's cache of group records, for sends: parsing a group's
-  // record (1,000 members in the fan-out) for every send was 5 % of the
+  // record (1,000 members in the fan-out) for every send was 4 % of the
   // writer's samples. Whatever writes a group record drops it here.
   result<const GroupRecord*> cached_group(write_context& ctx, const group_id& group) {
     if (auto it = groups_.find(group); it != groups_.end()) return &it->second;
