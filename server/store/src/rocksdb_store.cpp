@@ -485,7 +485,7 @@ class rocksdb_store final : public store {
 
   void create_group(const group_id& group, const mailbox_id& creator, std::int64_t now,
                     completion<std::uint32_t> done) override {
-    submit(std::move(done), [=, this](write_context& ctx) -> result<std::uint32_t> {
+    submit(std::move(done), [=](write_context& ctx) -> result<std::uint32_t> {
       std::string ignored;
       auto s = ctx.get(f_groups, keys::view(group), &ignored);
       if (s.ok()) return std::unexpected(make_error_code(errc::already_exists));
@@ -496,7 +496,6 @@ class rocksdb_store final : public store {
       auto* member = record.add_members();
       member->set_mailbox_id(keys::bytes(creator));
       member->set_facilitator(true);
-      groups_.erase(group);
       ctx.put(f_groups, keys::view(group), record.SerializeAsString());
       return 1U;
     });
@@ -1188,7 +1187,8 @@ class rocksdb_store final : public store {
   }
   // The writer's cache of group records, for sends: parsing a group's
   // record (1,000 members in the fan-out) for every send was 4 % of the
-  // writer's samples. Whatever writes a group record drops it here.
+  // writer's samples. update_group drops the groups it changes; a group
+  // create_group makes did not exist, and only records found are cached.
   result<const GroupRecord*> cached_group(write_context& ctx, const group_id& group) {
     if (auto it = groups_.find(group); it != groups_.end()) return &it->second;
     auto record = group_in(ctx, group);
