@@ -234,11 +234,9 @@ void websocket_session<Stream>::do_read() {
         spdlog::info("connection closed: frame over {} bytes", relay_.cfg.max_frame_bytes);
       else
         spdlog::debug("connection closed: {}", event.error().reason);
-      reading_ = false;
       read_done_ = true;
-      buffer_.clear();
-      buffer_.shrink_to_fit();
-      return close_when_flushed(event.error().code, event.error().reason);
+      close_when_flushed(event.error().code, event.error().reason);
+      break;
     }
     if (event->kind == ws::event::need_more) {
       buffer_.consume(event->used);
@@ -271,8 +269,8 @@ void websocket_session<Stream>::do_read() {
     if (!go_on) break;
   }
   reading_ = false;
-  // Nothing is read after the client's close frame: its buffer goes now,
-  // not once the close handshake and the teardown are over.
+  // Nothing is read after the client's close frame or a broken frame: the
+  // buffer goes now, not once the close handshake and the teardown are over.
   if (read_done_) {
     buffer_.clear();
     buffer_.shrink_to_fit();
