@@ -32,8 +32,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/write.hpp>
 #include <CLI/CLI.hpp>
 #include <google/protobuf/arena.h>
 #include <nlohmann/json.hpp>
@@ -54,19 +53,19 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "client_frames.hpp"
 #include "haven/crypto/signing.hpp"
 #include "haven/crypto/verify.hpp"
 #include "wire.pb.h"
 
 namespace {
 
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-using error_code = beast::error_code;
+using error_code = boost::system::error_code;
 using namespace haven;
 using namespace haven::bench_util;
+namespace ws = haven::bench_util::ws;
 
 // Request ids tell replies apart without a lookup: sends use 1..M (message
 // index + 1), acks, log-ins and group changes carry a high bit each (a group
@@ -162,13 +161,12 @@ class connection : public std::enable_shared_from_this<connection> {
   bool drained = false;
 
  private:
-  using stream = websocket::stream<beast::tcp_stream>;
-
   void do_open(bool do_register);
   void on_connect(error_code ec);
-  void on_handshake(error_code ec);
   void do_read();
   void on_read(error_code ec, std::size_t bytes);
+  bool take_frames();
+  void on_close_frame(std::span<const std::uint8_t> payload);
   void handle(const wire::ServerFrame& f);
   void on_challenge(const wire::AuthChallenge& c);
   void on_envelope(const wire::Envelope& e);
@@ -178,7 +176,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void do_start_sending();
   void maybe_send();
   void send_one(std::uint64_t msg);
-  void write(std::shared_ptr<const std::string> bytes);
+  void write(const std::string& message) { write_frame(ws::opcode::binary, message); }
+  void write_frame(ws::opcode op, std::string_view payload);
   void do_write();
   void on_write(error_code ec);
   void do_close();
@@ -186,12 +185,18 @@ class connection : public std::enable_shared_from_this<connection> {
 
   bench& bench_;
   net::strand<net::io_context::executor_type> strand_;
-  std::unique_ptr<stream> ws_;
-  beast::flat_buffer buffer_;
-  std::deque<std::shared_ptr<const std::string>> outbox_;
+  tcp::socket socket_;
+  // What has been read and not yet taken: in_[0, in_size_).
+  std::vector<std::uint8_t> in_;
+  std::size_t in_size_ = 0;
+  std::deque<std::string> outbox_;                 // whole frames
+  std::uint64_t mask_state_ = 0x9e3779b97f4a7c15;  // for the frames' masks
   bool writing_ = false;
+  bool handshaken_ = false;
   bool open_ = false;
   bool closing_ = false;
+  bool close_sent_ = false;
+  bool closed_ = false;  // bench_.on_closed() called for this close
   bool registering_ = true;
 
   const std::string token_;
@@ -303,6 +308,7 @@ connection::connection(bench& b, net::io_context& ioc, std::size_t i, credential
       access_key(who.access_key.empty() ? random_bytes(32) : who.access_key),
       bench_(b),
       strand_(net::make_strand(ioc)),
+      socket_(strand_),
       token_(std::move(who.token)),
       key_seed_(who.seed.size() == 32 ? who.seed : random_bytes(32)),
       registered_(!who.mailbox.empty()),
@@ -315,29 +321,22 @@ void connection::fail(const std::string& what) {
 void connection::do_open(bool do_register) {
   registering_ = do_register;
   closing_ = false;
+  close_sent_ = false;
+  closed_ = false;
+  handshaken_ = false;
   last_seq_ = 0;
   outbox_.clear();
-  ws_ = std::make_unique<stream>(strand_);
-  ws_->read_message_max(64 << 20);
-  ws_->binary(true);
-  ws_->auto_fragment(false);
-  beast::get_lowest_layer(*ws_).async_connect(
-      bench_.endpoint(), [self = shared_from_this()](error_code ec) { self->on_connect(ec); });
+  in_size_ = 0;
+  socket_ = tcp::socket(strand_);
+  socket_.async_connect(bench_.endpoint(),
+                        [self = shared_from_this()](error_code ec) { self->on_connect(ec); });
 }
 
 void connection::on_connect(error_code ec) {
   if (ec) return fail("connect failed: " + ec.message());
-  auto& tcp_stream = beast::get_lowest_layer(*ws_);
-  tcp_stream.socket().set_option(tcp::no_delay(true), ec);
-  tcp_stream.expires_never();  // the run has one global timeout
-  ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-  ws_->async_handshake("127.0.0.1", "/v1/ws",
-                       [self = shared_from_this()](error_code e) { self->on_handshake(e); });
-}
-
-void connection::on_handshake(error_code ec) {
-  if (ec) return fail("WebSocket handshake failed: " + ec.message());
-  open_ = true;
+  socket_.set_option(tcp::no_delay(true), ec);
+  outbox_.push_back(ws::handshake_request("127.0.0.1", "/v1/ws"));
+  do_write();
   do_read();
 }
 
@@ -355,37 +354,112 @@ google::protobuf::Arena& frame_arena() {
   return arena;
 }
 
+// Reads whatever the socket holds. The buffer starts small, for the idle
+// run's 20,000 connections, and doubles while reads fill it.
 void connection::do_read() {
-  ws_->async_read(buffer_, [self = shared_from_this()](error_code ec, std::size_t n) {
-    self->on_read(ec, n);
-  });
+  constexpr std::size_t k_first_buffer = 4096, k_largest_read = 256 << 10;
+  if (in_.empty()) in_.resize(k_first_buffer);
+  if (in_.size() - in_size_ < in_.size() / 2 && in_.size() < k_largest_read)
+    in_.resize(in_.size() * 2);
+  socket_.async_read_some(
+      net::buffer(in_.data() + in_size_, in_.size() - in_size_),
+      [self = shared_from_this()](error_code ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 void connection::on_read(error_code ec, std::size_t bytes) {
   if (ec) {
-    if (closing_) return;  // our own close; do_close's handler reports it
+    if (closing_) {
+      // The server may end the connection without its close frame's reply.
+      if (!closed_) {
+        closed_ = true;
+        bench_.on_closed();
+      }
+      return;
+    }
     open_ = false;
-    const auto reason = ws_->reason();
-    std::string why = "connection lost: " + ec.message();
-    if (reason.code != websocket::close_code::none)
-      why += " (server closed with " + std::to_string(reason.code) + " \"" +
-             std::string(reason.reason.c_str()) + "\")";
-    return fail(why);
+    return fail("connection lost: " + ec.message());
   }
-  auto& arena = frame_arena();
-  auto* frame = google::protobuf::Arena::CreateMessage<wire::ServerFrame>(&arena);
-  const bool parsed = frame->ParseFromArray(buffer_.cdata().data(), static_cast<int>(bytes));
-  buffer_.consume(buffer_.size());
-  if (parsed) handle(*frame);
-  arena.Reset();
-  if (!parsed) return fail("the server sent a frame that is not a ServerFrame");
+  const bool emptied = in_size_ + bytes < in_.size();  // the read took all there was
+  in_size_ += bytes;
+  if (!take_frames()) return;
   // One ack names what has arrived: it goes when the batch is full
   // (on_envelope) or nothing more is waiting on the socket.
-  error_code e;
-  if (ack_frame_.ack().envelopes_size() > 0 &&
-      beast::get_lowest_layer(*ws_).socket().available(e) == 0)
-    flush_acks();
+  if (emptied && ack_frame_.ack().envelopes_size() > 0) flush_acks();
   do_read();
+}
+
+// Handles every whole frame read so far and keeps the rest; false once the
+// connection is done with (closed, or failed).
+bool connection::take_frames() {
+  std::size_t at = 0;
+  if (!handshaken_) {
+    const auto head = ws::handshake_response({reinterpret_cast<const char*>(in_.data()), in_size_});
+    if (!head) {
+      fail(head.error());
+      return false;
+    }
+    if (*head == 0) return true;
+    handshaken_ = true;
+    open_ = true;
+    at = *head;
+  }
+  while (true) {
+    std::size_t wanted = 0;
+    const auto next = ws::next_frame({in_.data() + at, in_size_ - at}, wanted);
+    if (!next) {
+      fail("havend sent " + next.error());
+      return false;
+    }
+    if (!*next) {
+      if (wanted > in_.size()) in_.resize(wanted);  // a message larger than the buffer
+      break;
+    }
+    const auto& f = **next;
+    at += f.size;
+    if (f.op == ws::opcode::close) {
+      on_close_frame(f.payload);
+      return false;
+    }
+    if (f.op == ws::opcode::ping) {
+      write_frame(ws::opcode::pong,
+                  {reinterpret_cast<const char*>(f.payload.data()), f.payload.size()});
+      continue;
+    }
+    if (f.op != ws::opcode::binary) continue;  // a pong
+    auto& arena = frame_arena();
+    auto* frame = google::protobuf::Arena::CreateMessage<wire::ServerFrame>(&arena);
+    const bool parsed = frame->ParseFromArray(f.payload.data(), static_cast<int>(f.payload.size()));
+    if (parsed) handle(*frame);
+    arena.Reset();
+    if (!parsed) {
+      fail("the server sent a frame that is not a ServerFrame");
+      return false;
+    }
+  }
+  std::memmove(in_.data(), in_.data() + at, in_size_ - at);
+  in_size_ -= at;
+  return true;
+}
+
+// The server's close frame: the reply to ours, or its own close.
+void connection::on_close_frame(std::span<const std::uint8_t> payload) {
+  open_ = false;
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  if (closing_) {
+    if (!closed_) {
+      closed_ = true;
+      bench_.on_closed();
+    }
+    return;
+  }
+  std::string why = "the server closed the connection";
+  if (payload.size() >= 2)
+    why += " with " + std::to_string(payload[0] << 8 | payload[1]) + " \"" +
+           std::string(reinterpret_cast<const char*>(payload.data()) + 2, payload.size() - 2) +
+           "\"";
+  fail(why);
 }
 
 void connection::handle(const wire::ServerFrame& f) {
@@ -478,7 +552,7 @@ void connection::on_challenge(const wire::AuthChallenge& c) {
     a->set_device_id(1);
     a->set_signature(as_string(key.sign(crypto::bytes_of(crypto::auth_message(server_id, nonce)))));
   }
-  write(std::make_shared<const std::string>(f.SerializeAsString()));
+  write(f.SerializeAsString());
 }
 
 void connection::on_envelope(const wire::Envelope& e) {
@@ -526,7 +600,7 @@ void connection::on_envelope(const wire::Envelope& e) {
 void connection::flush_acks() {
   const auto count = static_cast<std::uint64_t>(ack_frame_.ack().envelopes_size());
   ack_frame_.set_request_id(k_ack_ids | (++acks_sent_ << 9) | count);
-  write(std::make_shared<const std::string>(ack_frame_.SerializeAsString()));
+  write(ack_frame_.SerializeAsString());
   ack_frame_.mutable_ack()->clear_envelopes();
 }
 
@@ -559,7 +633,7 @@ void connection::update_group(std::size_t members) {
       m->set_access_key(all[i]->access_key);
     }
   }
-  write(std::make_shared<const std::string>(f.SerializeAsString()));
+  write(f.SerializeAsString());
 }
 
 void connection::do_start_sending() {
@@ -621,18 +695,22 @@ void connection::send_one(std::uint64_t msg) {
   const std::int64_t sent_at = now_ns();
   std::memcpy(sealed->data(), &sent_at, k_stamp_bytes);
   ++in_flight_;
-  write(std::make_shared<const std::string>(send_frame_.SerializeAsString()));
+  write(send_frame_.SerializeAsString());
 }
 
-void connection::write(std::shared_ptr<const std::string> bytes) {
-  if (!open_) return;
-  outbox_.push_back(std::move(bytes));
+void connection::write_frame(ws::opcode op, std::string_view payload) {
+  if (!open_ || close_sent_) return;
+  // xorshift64: a mask need not be secret here, only not all zeros.
+  mask_state_ ^= mask_state_ << 13;
+  mask_state_ ^= mask_state_ >> 7;
+  mask_state_ ^= mask_state_ << 17;
+  outbox_.push_back(ws::client_frame(op, payload, static_cast<std::uint32_t>(mask_state_)));
   if (!writing_) do_write();
 }
 
 void connection::do_write() {
   writing_ = true;
-  ws_->async_write(net::buffer(*outbox_.front()),
+  net::async_write(socket_, net::buffer(outbox_.front()),
                    [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
 }
 
@@ -647,21 +725,24 @@ void connection::on_write(error_code ec) {
   if (closing_) do_close();
 }
 
+// Sends a close frame once the outbox is empty; the server's reply
+// (take_frames) or the end of the connection completes it.
 void connection::do_close() {
   sending_ = false;
   pace_timer_.cancel();
   if (!open_) {
     if (!closing_) {
       closing_ = true;
+      closed_ = true;
       bench_.on_closed();
     }
     return;
   }
   closing_ = true;
-  if (writing_) return;  // on_write closes once the outbox is empty
-  open_ = false;
-  ws_->async_close(websocket::close_code::normal,
-                   [self = shared_from_this()](error_code) { self->bench_.on_closed(); });
+  if (writing_ || close_sent_) return;  // on_write closes once the outbox is empty
+  close_sent_ = true;
+  const char code[2] = {static_cast<char>(1000 >> 8), static_cast<char>(1000 & 0xff)};
+  write_frame(ws::opcode::close, {code, 2});
 }
 
 // ---------------------------------------------------------------- bench
