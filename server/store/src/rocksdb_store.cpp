@@ -18,8 +18,8 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
+#include "flat_table.hpp"
 #include "haven/store/store.hpp"
 #include "info_log.hpp"
 #include "keys.hpp"
@@ -63,7 +63,7 @@ constexpr const char* k_server_id_key = "server_id";
 constexpr std::size_t k_cached_accounts = 16'384;
 constexpr std::size_t k_cached_access_keys = 65'536;  // about 5 MiB
 constexpr std::size_t k_cached_body_refs = 65'536;     // about 5 MiB
-constexpr std::size_t k_cached_entries = 65'536;       // about 8 MiB
+constexpr std::size_t k_cached_entries = 65'536;       // 12 MiB of slots (flat_table)
 // Group records: members held at most (about 100 bytes each, 25 MiB).
 constexpr std::size_t k_cached_group_members = 262'144;
 
@@ -722,11 +722,10 @@ class rocksdb_store final : public store {
   };
   // A queue entry's key (keys::queue_entry) as a map key.
   using entry_key = std::array<char, keys::queue_key_size>;
-  // libstdc++ keeps no hash codes for a noexcept hash like this, so a lookup
-  // hashes each node it passes as well as the key: std::hash of the 28
-  // bytes was 9 % of the writer's samples in a fan-out. The server picks
-  // mailbox ids (at random), device ids and sequence numbers, so mixing
-  // the key's words is hash enough.
+  // Mixes the key's words (splitmix64's finalizer): std::hash over the 28
+  // bytes was 9 % of the writer's samples in a fan-out. The low bits must
+  // depend on every byte, the seq's last one too, because flat_table takes
+  // a slot from them: a device's entries differ only there.
   struct entry_key_hash {
     std::size_t operator()(const entry_key& k) const noexcept {
       static_assert(keys::queue_key_size == 28);  // words at 0, 8, 16 and 20
@@ -735,10 +734,12 @@ class rocksdb_store final : public store {
         std::memcpy(&w, k.data() + at, sizeof w);
         return w;
       };
-      std::uint64_t h = word(0) ^ (word(8) * 0x9e3779b97f4a7c15);
-      h = (h ^ (h >> 29) ^ word(16)) * 0xbf58476d1ce4e5b9;
-      h = (h ^ (h >> 32) ^ word(20)) * 0x94d049bb133111eb;
-      return h ^ (h >> 31);
+      const auto mix = [](std::uint64_t x) {
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+        return x ^ (x >> 31);
+      };
+      return mix(mix(mix(word(0) ^ word(8)) ^ word(16)) ^ word(20));
     }
   };
   static entry_key entry_key_of(std::string_view key) {
@@ -1106,8 +1107,8 @@ class rocksdb_store final : public store {
         // rare enough for a search of the batch's list.
         const auto stored = std::ranges::find(stored_entries_, key, &stored_entry::first);
         if (stored != stored_entries_.end()) out[i] = stored->second;
-      } else if (auto it = entries_.find(key); it != entries_.end()) {
-        out[i] = it->second;
+      } else if (const auto* facts = entries_.find(key)) {
+        out[i] = *facts;
       } else {
         unread.push_back(i);
       }
@@ -1151,7 +1152,7 @@ class rocksdb_store final : public store {
   void remember_entries() {
     for (const auto& [key, facts] : stored_entries_) entries_.insert_or_assign(key, facts);
     stored_entries_.clear();
-    for (const auto& key : deleted_entries_) entries_.erase(key);
+    deleted_entries_.for_each([this](const entry_key& key, no_value) { entries_.erase(key); });
     deleted_entries_.clear();
   }
 
@@ -1284,10 +1285,11 @@ class rocksdb_store final : public store {
   // Queue entries written and not yet deleted, as far as the cache holds
   // them: an ack of one need not look it up in the memtable. The current
   // batch's changes join it only once the batch is written.
-  std::unordered_map<entry_key, entry_facts, entry_key_hash> entries_;
+  flat_table<entry_key, entry_facts, entry_key_hash> entries_;
   using stored_entry = std::pair<entry_key, entry_facts>;
   std::vector<stored_entry> stored_entries_;  // by this batch
-  std::unordered_set<entry_key, entry_key_hash> deleted_entries_;  // by this batch
+  struct no_value {};
+  flat_table<entry_key, no_value, entry_key_hash> deleted_entries_;  // by this batch
   job_undo undo_;
   std::unordered_map<mailbox_id, AccountRecord, id_hash> accounts_;
   std::unordered_map<group_id, GroupRecord, id_hash> groups_;
