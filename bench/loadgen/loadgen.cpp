@@ -379,7 +379,10 @@ void connection::on_read(error_code ec, std::size_t bytes) {
     open_ = false;
     return fail("connection lost: " + ec.message());
   }
-  const bool emptied = in_size_ + bytes < in_.size();  // the read took all there was
+  // A read that did not fill the buffer took all there was; one that did
+  // asks the socket, or its last acks could wait for havend's next ping.
+  error_code e;
+  const bool emptied = in_size_ + bytes < in_.size() || socket_.available(e) == 0;
   in_size_ += bytes;
   if (!take_frames()) return;
   // One ack names what has arrived: it goes when the batch is full
@@ -740,9 +743,9 @@ void connection::do_close() {
   }
   closing_ = true;
   if (writing_ || close_sent_) return;  // on_write closes once the outbox is empty
-  close_sent_ = true;
   const char code[2] = {static_cast<char>(1000 >> 8), static_cast<char>(1000 & 0xff)};
   write_frame(ws::opcode::close, {code, 2});
+  close_sent_ = true;
 }
 
 // ---------------------------------------------------------------- bench
