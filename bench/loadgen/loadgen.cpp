@@ -50,6 +50,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "bench_common.hpp"
@@ -181,6 +182,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void do_write();
   void on_write(error_code ec);
   void do_close();
+  void report_closed();
   void fail(const std::string& what);
 
   bench& bench_;
@@ -355,7 +357,8 @@ google::protobuf::Arena& frame_arena() {
 }
 
 // Reads whatever the socket holds. The buffer starts small, for the idle
-// run's 20,000 connections, and doubles while reads fill it.
+// run's 20,000 connections, and doubles (up to 256 KiB) whenever less than
+// half of it is free for the read.
 void connection::do_read() {
   constexpr std::size_t k_first_buffer = 4096, k_largest_read = 256 << 10;
   if (in_.empty()) in_.resize(k_first_buffer);
@@ -368,14 +371,8 @@ void connection::do_read() {
 
 void connection::on_read(error_code ec, std::size_t bytes) {
   if (ec) {
-    if (closing_) {
-      // The server may end the connection without its close frame's reply.
-      if (!closed_) {
-        closed_ = true;
-        bench_.on_closed();
-      }
-      return;
-    }
+    // The server may end the connection without its close frame's reply.
+    if (closing_) return report_closed();
     open_ = false;
     return fail("connection lost: " + ec.message());
   }
@@ -450,13 +447,7 @@ void connection::on_close_frame(std::span<const std::uint8_t> payload) {
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  if (closing_) {
-    if (!closed_) {
-      closed_ = true;
-      bench_.on_closed();
-    }
-    return;
-  }
+  if (closing_) return report_closed();
   std::string why = "the server closed the connection";
   if (payload.size() >= 2)
     why += " with " + std::to_string(payload[0] << 8 | payload[1]) + " \"" +
@@ -703,7 +694,8 @@ void connection::send_one(std::uint64_t msg) {
 
 void connection::write_frame(ws::opcode op, std::string_view payload) {
   if (!open_ || close_sent_) return;
-  // xorshift64: a mask need not be secret here, only not all zeros.
+  // xorshift64: masks that vary from frame to frame; on loopback they
+  // need not be unpredictable.
   mask_state_ ^= mask_state_ << 13;
   mask_state_ ^= mask_state_ >> 7;
   mask_state_ ^= mask_state_ << 17;
@@ -734,18 +726,20 @@ void connection::do_close() {
   sending_ = false;
   pace_timer_.cancel();
   if (!open_) {
-    if (!closing_) {
-      closing_ = true;
-      closed_ = true;
-      bench_.on_closed();
-    }
-    return;
+    closing_ = true;
+    return report_closed();
   }
   closing_ = true;
   if (writing_ || close_sent_) return;  // on_write closes once the outbox is empty
   const char code[2] = {static_cast<char>(1000 >> 8), static_cast<char>(1000 & 0xff)};
   write_frame(ws::opcode::close, {code, 2});
   close_sent_ = true;
+}
+
+// Once per close, however it ended.
+void connection::report_closed() {
+  if (std::exchange(closed_, true)) return;
+  bench_.on_closed();
 }
 
 // ---------------------------------------------------------------- bench

@@ -14,7 +14,7 @@ using haven::store::flat_table;
 // slots, where deletion by backward shift has its corner cases.
 struct crowded_hash {
   std::size_t operator()(std::uint32_t k) const noexcept {
-    return (k % 7) * 0x9e3779b97f4a7c15 >> 7 | 0x3f;
+    return (((k % 7) * 0x9e3779b97f4a7c15) >> 7) | 0x3f;
   }
 };
 

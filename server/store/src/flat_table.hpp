@@ -110,9 +110,13 @@ class flat_table {
     std::vector<slot> old(std::max<std::size_t>(64, slots_.size() * 2));
     old.swap(slots_);
     const auto old_generation = std::exchange(generation_, 1);
-    size_ = 0;
-    for (const auto& s : old)
-      if (s.generation == old_generation) insert_or_assign(s.key, s.value);
+    // Keys are distinct and hashes kept: each goes to its run's first free slot.
+    for (const auto& s : old) {
+      if (s.generation != old_generation) continue;
+      auto i = home(s.hash);
+      while (live(slots_[i])) i = next(i);
+      slots_[i] = {s.hash, s.key, generation_, s.value};
+    }
   }
 
   std::vector<slot> slots_;  // a power of two of them
