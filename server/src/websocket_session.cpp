@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <span>
 #include <type_traits>
 
 #include "haven/crypto/verify.hpp"
@@ -886,20 +887,19 @@ void websocket_session<Stream>::do_write() {
   }
   writing_ = count;
   writing_bytes_ = bytes;
+  write_buffers_.clear();
+  write_next_ = 0;
   if (!envelopes && count == 1) {
     const auto& only = *outbox_[0].bytes.head;
-    const auto head = ws::write_head(ws::opcode::binary, only.size(), frame_head_.data());
-    const std::array<net::const_buffer, 2> buffers{net::const_buffer(frame_head_.data(), head),
-                                                  net::buffer(only)};
-    net::async_write(stream_, buffers,
-                     beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
-    return;
+    write_buffers_.emplace_back(
+        frame_head_.data(), ws::write_head(ws::opcode::binary, only.size(), frame_head_.data()));
+    write_buffers_.push_back(net::buffer(only));
+    return write_buffers();
   }
   const auto* end = write_field_head(
       envelopes ? wire::ServerFrame::kEnvelopesFieldNumber : wire::ServerFrame::kBatchFieldNumber,
       message, message_head_.data());
   const auto message_head = static_cast<std::size_t>(end - message_head_.data());
-  write_buffers_.clear();
   write_buffers_.emplace_back(
       frame_head_.data(),
       ws::write_head(ws::opcode::binary, message_head + message, frame_head_.data()));
@@ -916,12 +916,39 @@ void websocket_session<Stream>::do_write() {
     write_buffers_.push_back(net::buffer(*frame.head));
     if (frame.body) write_buffers_.push_back(net::buffer(*frame.body));
   }
-  net::async_write(stream_, write_buffers_,
-                   beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+  write_buffers();
+}
+
+// Our own loop rather than net::async_write: Boost 1.74's async_write
+// hands the socket at most 16 buffers a call, so a push of 32 group
+// envelopes (a head and the shared body each) took five sendmsg calls;
+// async_write_some takes up to 64.
+template <class Stream>
+void websocket_session<Stream>::write_buffers() {
+  stream_.async_write_some(
+      std::span<const net::const_buffer>(write_buffers_).subspan(write_next_),
+      beast::bind_front_handler(&websocket_session::on_buffers_written, shared_from_this()));
 }
 
 template <class Stream>
-void websocket_session<Stream>::on_write(error_code ec, std::size_t) {
+void websocket_session<Stream>::on_buffers_written(error_code ec, std::size_t bytes) {
+  if (ec) return on_write(ec);
+  // Past what went out, and past empty buffers, which would never go.
+  while (write_next_ < write_buffers_.size()) {
+    auto& buffer = write_buffers_[write_next_];
+    if (bytes < buffer.size()) {
+      buffer += bytes;
+      break;
+    }
+    bytes -= buffer.size();
+    ++write_next_;
+  }
+  if (write_next_ < write_buffers_.size()) return write_buffers();
+  on_write({});
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_write(error_code ec) {
   const auto written = std::exchange(writing_, 0);
   const auto written_bytes = std::exchange(writing_bytes_, 0);
   if (ec) {

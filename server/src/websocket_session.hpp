@@ -136,7 +136,9 @@ class websocket_session final : public session,
   void start_writing();
   [[nodiscard]] bool outbox_busy() const noexcept;
   void do_write();
-  void on_write(error_code ec, std::size_t bytes);
+  void write_buffers();
+  void on_buffers_written(error_code ec, std::size_t bytes);
+  void on_write(error_code ec);
   void write_control();
   void on_control_written(error_code ec);
   void close_when_flushed(ws::close_code code, std::string_view reason);
@@ -169,12 +171,14 @@ class websocket_session final : public session,
   std::size_t outbox_bytes_ = 0;
   std::size_t writing_ = 0;
   std::size_t writing_bytes_ = 0;
-  // A write of several frames (do_write): the WebSocket and ServerFrame
-  // headers, each frame's field header in a Batch, and the buffers to write.
+  // The write in flight (do_write): the WebSocket and ServerFrame headers,
+  // each frame's field header in a Batch, the buffers to write and the
+  // first of them not yet written whole.
   std::array<std::uint8_t, 10> frame_head_{};
   std::array<std::uint8_t, 12> message_head_{};
   std::vector<std::uint8_t> batch_heads_;
   std::vector<boost::asio::const_buffer> write_buffers_;
+  std::size_t write_next_ = 0;
 
   // Requests handed to the store and not yet answered.
   std::size_t pending_ = 0;
