@@ -894,7 +894,7 @@ void websocket_session<Stream>::do_write() {
     write_buffers_.emplace_back(
         frame_head_.data(), ws::write_head(ws::opcode::binary, only.size(), frame_head_.data()));
     write_buffers_.push_back(net::buffer(only));
-    return write_buffers();
+    return write_rest();
   }
   const auto* end = write_field_head(
       envelopes ? wire::ServerFrame::kEnvelopesFieldNumber : wire::ServerFrame::kBatchFieldNumber,
@@ -916,7 +916,7 @@ void websocket_session<Stream>::do_write() {
     write_buffers_.push_back(net::buffer(*frame.head));
     if (frame.body) write_buffers_.push_back(net::buffer(*frame.body));
   }
-  write_buffers();
+  write_rest();
 }
 
 // Our own loop rather than net::async_write: Boost 1.74's async_write
@@ -924,14 +924,14 @@ void websocket_session<Stream>::do_write() {
 // envelopes (a head and the shared body each) took five sendmsg calls;
 // async_write_some takes up to 64.
 template <class Stream>
-void websocket_session<Stream>::write_buffers() {
+void websocket_session<Stream>::write_rest() {
   stream_.async_write_some(
       std::span<const net::const_buffer>(write_buffers_).subspan(write_next_),
-      beast::bind_front_handler(&websocket_session::on_buffers_written, shared_from_this()));
+      beast::bind_front_handler(&websocket_session::on_written_some, shared_from_this()));
 }
 
 template <class Stream>
-void websocket_session<Stream>::on_buffers_written(error_code ec, std::size_t bytes) {
+void websocket_session<Stream>::on_written_some(error_code ec, std::size_t bytes) {
   if (ec) return on_write(ec);
   // Past what went out, and past empty buffers, which would never go.
   while (write_next_ < write_buffers_.size()) {
@@ -943,7 +943,7 @@ void websocket_session<Stream>::on_buffers_written(error_code ec, std::size_t by
     bytes -= buffer.size();
     ++write_next_;
   }
-  if (write_next_ < write_buffers_.size()) return write_buffers();
+  if (write_next_ < write_buffers_.size()) return write_rest();
   on_write({});
 }
 

@@ -136,8 +136,8 @@ class websocket_session final : public session,
   void start_writing();
   [[nodiscard]] bool outbox_busy() const noexcept;
   void do_write();
-  void write_buffers();
-  void on_buffers_written(error_code ec, std::size_t bytes);
+  void write_rest();
+  void on_written_some(error_code ec, std::size_t bytes);
   void on_write(error_code ec);
   void write_control();
   void on_control_written(error_code ec);
