@@ -330,6 +330,39 @@ TEST_CASE("acks and expiry in one batch delete each envelope once", "[store]") {
   CHECK(f.send(m, 29).error() == errc::queue_full);
 }
 
+TEST_CASE("an envelope stored and acked in one batch is gone for a later ack", "[store]") {
+  fixture f;
+  auto m = f.make_account();
+  const device_address dev{m, 1};
+  // The writer waits in the first send's `written` hook; the second send
+  // and its ack, submitted only once it waits there, make the next batch.
+  std::promise<void> waiting, gate;
+  auto held = gate.get_future().share();
+  using stored = std::promise<result<std::vector<stored_envelope>>>;
+  stored first, second;
+  f.db->enqueue(
+      m, filled<16>(1), {{1, "sealed-1"}}, k_now, [&](auto r) { first.set_value(r); },
+      [&waiting, held](const auto&) {
+        waiting.set_value();
+        held.wait();
+      });
+  waiting.get_future().wait();
+  f.db->enqueue(m, filled<16>(2), {{1, "sealed-2"}}, k_now, [&](auto r) { second.set_value(r); });
+  std::promise<result<std::vector<std::uint64_t>>> acked;
+  f.db->ack(dev, {{2, filled<16>(2)}}, [&](auto r) { acked.set_value(r); });
+  gate.set_value();
+
+  REQUIRE(first.get_future().get().has_value());
+  REQUIRE(second.get_future().get().has_value());
+  using seqs = std::vector<std::uint64_t>;
+  CHECK(acked.get_future().get() == seqs{});
+  // The writer's cache of entries must not keep what its batch deleted.
+  CHECK(f.ack(dev, {{2, filled<16>(2)}}) == seqs{2});
+  const auto left = f.db->read_queue(dev, 0, 100);
+  REQUIRE(left->size() == 1);
+  CHECK(envelope_of(left->front()).seq() == 1);
+}
+
 TEST_CASE("an ack that meets an unreadable queue entry is refused whole and deletes nothing",
           "[store]") {
   fixture f(2);

@@ -86,12 +86,6 @@ class flat_table {
     size_ = 0;
   }
 
-  template <typename F>
-  void for_each(F&& f) const {
-    for (const auto& s : slots_)
-      if (live(s)) f(s.key, s.value);
-  }
-
  private:
   // A slot keeps its key's hash, so that a probe compares keys only when
   // the hashes agree and a move needs no hashing.

@@ -1169,16 +1169,23 @@ class rocksdb_store final : public store {
     }
     if (counter.count > 0) --counter.count;
     ctx.single_delete_unread(f_queue, key);
-    deleted_entries_.insert(undo_.deleted_entries.emplace_back(entry_key_of(key)));
+    const auto& deleted = undo_.deleted_entries.emplace_back(entry_key_of(key));
+    deleted_entries_.insert(deleted);
+    // Out of the cache at once: if this job or the batch's write fails, the
+    // entry is read from the database the next time, which is right, only
+    // slower.
+    entries_.erase(deleted);
     return {};
   }
 
   // Once a batch is written: the cache of entries gains the ones it stored
-  // and loses the ones it deleted (which may be among those it stored).
+  // and did not delete again. Its deletes left the cache as they were made
+  // (remove_entry), so the set of them needs no walk over its slots, which
+  // stay as large as the largest batch made them.
   void remember_entries() {
-    for (const auto& [key, facts] : stored_entries_) entries_.insert_or_assign(key, facts);
+    for (const auto& [key, facts] : stored_entries_)
+      if (!deleted_entries_.contains(key)) entries_.insert_or_assign(key, facts);
     stored_entries_.clear();
-    deleted_entries_.for_each([this](const entry_key& key, no_value) { entries_.erase(key); });
     deleted_entries_.clear();
   }
 
@@ -1309,8 +1316,9 @@ class rocksdb_store final : public store {
   std::unordered_map<body_id, body_refs, body_id_hash> body_refs_;
   std::vector<body_id> changed_refs_;  // keys in body_refs_
   // Queue entries written and not yet deleted, as far as the cache holds
-  // them: an ack of one need not look it up in the memtable. The current
-  // batch's changes join it only once the batch is written.
+  // them: an ack of one need not look it up in the memtable. What a batch
+  // stores joins it once the batch is written; what it deletes leaves at
+  // once (remove_entry).
   flat_table<entry_key, entry_facts, entry_key_hash> entries_;
   using stored_entry = std::pair<entry_key, entry_facts>;
   std::vector<stored_entry> stored_entries_;  // by this batch
