@@ -96,9 +96,11 @@ enum family : std::size_t {
 constexpr std::array<const char*, f_count> k_family_names = {
     "default", "accounts", "prekeys", "queue", "orgs", "invites", "vault", "groups", "bodies"};
 
-void put_varint(std::string& out, std::uint64_t v) {
-  for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>(v | 0x80));
-  out.push_back(static_cast<char>(v));
+// Writes `v` as a protobuf varint (at most 10 bytes) at `out`; returns its end.
+char* write_varint(char* out, std::uint64_t v) {
+  for (; v >= 0x80; v >>= 7) *out++ = static_cast<char>(v | 0x80);
+  *out++ = static_cast<char>(v);
+  return out;
 }
 
 constexpr std::uint64_t length_delimited(int field_number) {
@@ -114,35 +116,32 @@ static_assert(wire::Envelopes::kEnvelopesFieldNumber == 18);
 // as the shared body. Protobuf parsers take fields in any order, so
 // sealed may come last. Written by hand, as protobuf would (zero scalars
 // left out), straight into the head: a fan-out makes one per member, and
-// through a wire::Envelope each took three more allocations (callgrind:
-// 1,750 instructions a head, now 650).
+// through a wire::Envelope each took three more allocations.
 std::shared_ptr<const std::string> group_push_head(std::uint64_t seq, const keys::group_ref& ref,
                                                    std::size_t body_size) {
   std::array<char, 64> fields;  // tags and varints: at most 1 + 10, 2 + 16, 1 + 10, 1 + 10
-  std::size_t size = 0;
-  const auto put = [&](std::uint64_t v) {
-    for (; v >= 0x80; v >>= 7) fields[size++] = static_cast<char>(v | 0x80);
-    fields[size++] = static_cast<char>(v);
-  };
+  char* end = fields.data();
   if (seq != 0) {
-    put(wire::Envelope::kSeqFieldNumber << 3);
-    put(seq);
+    end = write_varint(end, wire::Envelope::kSeqFieldNumber << 3);
+    end = write_varint(end, seq);
   }
-  put(length_delimited(wire::Envelope::kEnvelopeIdFieldNumber));
-  put(ref.envelope.size());
-  std::memcpy(fields.data() + size, ref.envelope.data(), ref.envelope.size());
-  size += ref.envelope.size();
+  end = write_varint(end, length_delimited(wire::Envelope::kEnvelopeIdFieldNumber));
+  end = write_varint(end, ref.envelope.size());
+  end = std::ranges::copy(keys::view(ref.envelope), end).out;
   if (ref.received_at != 0) {
-    put(wire::Envelope::kReceivedAtFieldNumber << 3);
-    put(static_cast<std::uint64_t>(ref.received_at));
+    end = write_varint(end, wire::Envelope::kReceivedAtFieldNumber << 3);
+    end = write_varint(end, static_cast<std::uint64_t>(ref.received_at));
   }
-  put(length_delimited(wire::Envelope::kSealedFieldNumber));
-  put(body_size);
+  end = write_varint(end, length_delimited(wire::Envelope::kSealedFieldNumber));
+  end = write_varint(end, body_size);
+  const auto size = static_cast<std::size_t>(end - fields.data());
+  std::array<char, 12> outer;  // Envelopes.envelopes' tag and length
+  char* outer_end = write_varint(
+      write_varint(outer.data(), length_delimited(wire::Envelopes::kEnvelopesFieldNumber)),
+      size + body_size);
   auto head = std::make_shared<std::string>();
-  head->reserve(2 + 10 + size);
-  put_varint(*head, length_delimited(wire::Envelopes::kEnvelopesFieldNumber));
-  put_varint(*head, size + body_size);
-  head->append(fields.data(), size);
+  head->reserve(static_cast<std::size_t>(outer_end - outer.data()) + size);
+  head->append(outer.data(), outer_end).append(fields.data(), size);
   return head;
 }
 
@@ -713,32 +712,11 @@ class rocksdb_store final : public store {
     std::uint64_t batch_first_seq = 0;  // the current batch's first new entry, if any
     std::uint64_t job = 0;  // the last job that loaded it (job_undo)
   };
-  // Hashes a 16-byte id (mailbox, group) for the caches' maps.
-  struct id_hash {
-    std::size_t operator()(const std::array<std::uint8_t, 16>& id) const noexcept {
-      return std::hash<std::string_view>()(
-          {reinterpret_cast<const char*>(id.data()), id.size()});
-    }
-  };
-  // A group body, and how many queue entries still refer to it.
-  struct body_id {
-    group_id group{};
-    std::uint64_t seq = 0;
-    bool operator==(const body_id&) const = default;
-  };
-  struct body_id_hash {
-    std::size_t operator()(const body_id& b) const noexcept {
-      return id_hash()(b.group) ^ std::hash<std::uint64_t>()(b.seq);
-    }
-  };
-  // What an ack or expiry needs of a stored queue entry.
-  struct entry_facts {
-    envelope_id id{};
-    std::int64_t received_at = 0;
-    std::optional<body_id> body;  // the group body it refers to, if any
-  };
-  // splitmix64's finalizer: every bit of the result depends on every bit
-  // of x, the low ones too, which flat_table takes a slot from.
+  // The caches' hashes mix the words of their keys with splitmix64's
+  // finalizer, so every bit of a hash depends on every bit of the key, the
+  // low ones too, which flat_table takes a slot from. The keys are the
+  // server's own (random mailbox and group ids, device ids, sequence
+  // numbers), so no stronger hash is needed.
   static std::uint64_t mix(std::uint64_t x) noexcept {
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
     x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
@@ -749,19 +727,41 @@ class rocksdb_store final : public store {
     std::memcpy(&w, bytes, sizeof w);
     return w;
   }
+  // A 16-byte id (mailbox, group).
+  struct id_hash {
+    std::size_t operator()(const std::array<std::uint8_t, 16>& id) const noexcept {
+      return mix(word_at(id.data()) ^ mix(word_at(id.data() + 8)));
+    }
+  };
+  // A group body, and how many queue entries still refer to it.
+  struct body_id {
+    group_id group{};
+    std::uint64_t seq = 0;
+    bool operator==(const body_id&) const = default;
+  };
+  struct body_id_hash {
+    std::size_t operator()(const body_id& b) const noexcept {
+      return mix(id_hash()(b.group) ^ b.seq);
+    }
+  };
+  // What an ack or expiry needs of a stored queue entry.
+  struct entry_facts {
+    envelope_id id{};
+    std::int64_t received_at = 0;
+    std::optional<body_id> body;  // the group body it refers to, if any
+  };
   // A device's queue counter is looked up once per member in a fan-out:
   // keyed by its address, not by its key's string, which cost a malloc and
   // std::hash over 20 bytes each time.
   struct device_hash {
     std::size_t operator()(const device_address& d) const noexcept {
-      return mix(mix(word_at(d.mailbox.data()) ^ word_at(d.mailbox.data() + 8)) ^ d.device);
+      return mix(id_hash()(d.mailbox) ^ d.device);
     }
   };
   // A queue entry's key (keys::queue_entry) as a map key.
   using entry_key = std::array<char, keys::queue_key_size>;
-  // Mixes the key's words: std::hash over the 28 bytes was 9 % of the
-  // writer's samples in a fan-out. The low bits must depend on every byte,
-  // the seq's last one too: a device's entries differ only there.
+  // std::hash over the 28 bytes was 9 % of the writer's samples in a
+  // fan-out. A device's entries differ only in the seq's last bytes.
   struct entry_key_hash {
     std::size_t operator()(const entry_key& k) const noexcept {
       static_assert(keys::queue_key_size == 28);  // words at 0, 8, 16 and 20
